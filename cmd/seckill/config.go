@@ -1,0 +1,322 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is seckill's whole configuration. Every field has a default (see
+// defaultConfig and configs/seckill.yaml) and can be overridden by the
+// environment variable SECKILL_<SECTION>_<KEY>, e.g. SECKILL_HTTP_ADDR.
+type Config struct {
+	HTTP      HTTPConfig      `yaml:"http"`
+	Redis     RedisConfig     `yaml:"redis"`
+	Postgres  PostgresConfig  `yaml:"postgres"`
+	NATS      NATSConfig      `yaml:"nats"`
+	Auth      AuthConfig      `yaml:"auth"`
+	Payment   PaymentConfig   `yaml:"payment"`
+	Sentinel  SentinelConfig  `yaml:"sentinel"`
+	Semaphore SemaphoreConfig `yaml:"semaphore"`
+	Buy       BuyConfig       `yaml:"buy"`
+	Worker    WorkerConfig    `yaml:"worker"`
+	Log       LogConfig       `yaml:"log"`
+}
+
+// HTTPConfig is the HTTP server.
+type HTTPConfig struct {
+	Addr              string        `yaml:"addr"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// RedisConfig is the Redis connection; Addr is a comma-separated list (more
+// than one address means Redis Cluster).
+type RedisConfig struct {
+	Addr         string        `yaml:"addr"`
+	Password     string        `yaml:"password" secret:"true"`
+	DB           int           `yaml:"db"`
+	KeyPrefix    string        `yaml:"key_prefix"`
+	PoolSize     int           `yaml:"pool_size"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// PostgresConfig is the PostgreSQL connection.
+type PostgresConfig struct {
+	DSN      string `yaml:"dsn" secret:"true"`
+	MaxConns int32  `yaml:"max_conns"`
+}
+
+// NATSConfig is the broker; an empty URL runs an embedded server.
+type NATSConfig struct {
+	URL             string        `yaml:"url" secret:"true"`
+	DataDir         string        `yaml:"data_dir"`
+	Listen          string        `yaml:"listen"`
+	Stream          string        `yaml:"stream"`
+	Subject         string        `yaml:"subject"`
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	PublishTimeout  time.Duration `yaml:"publish_timeout"`
+	Replicas        int           `yaml:"replicas"`
+}
+
+// AuthConfig is the JWT secret shared by the gateways and `seckill token`.
+type AuthConfig struct {
+	Secret string `yaml:"secret" secret:"true"`
+}
+
+// PaymentConfig is the payment provider's callback signing secret.
+type PaymentConfig struct {
+	Secret string `yaml:"secret" secret:"true"`
+}
+
+// SentinelConfig holds the buy path's flow-control rules.
+type SentinelConfig struct {
+	LogDir          string  `yaml:"log_dir"`
+	BuyQPS          float64 `yaml:"buy_qps"`
+	UserQPS         int64   `yaml:"user_qps"`
+	BreakerErrors   float64 `yaml:"breaker_errors"`
+	BreakerWindowMs uint32  `yaml:"breaker_window_ms"`
+	BreakerRetryMs  uint32  `yaml:"breaker_retry_ms"`
+}
+
+// SemaphoreConfig is the distributed cap on in-flight buys.
+type SemaphoreConfig struct {
+	Capacity int64         `yaml:"capacity"`
+	Block    int64         `yaml:"block"`
+	TTL      time.Duration `yaml:"ttl"`
+}
+
+// BuyConfig tunes the buy path.
+type BuyConfig struct {
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+	NodeLeaseTTL   time.Duration `yaml:"node_lease_ttl"`
+	CatalogRefresh time.Duration `yaml:"catalog_refresh"`
+	SoldOutRecheck time.Duration `yaml:"sold_out_recheck"`
+}
+
+// WorkerConfig tunes the persister and the reconciler.
+type WorkerConfig struct {
+	BatchSize         int           `yaml:"batch_size"`
+	FetchWait         time.Duration `yaml:"fetch_wait"`
+	AckWait           time.Duration `yaml:"ack_wait"`
+	Persisters        int           `yaml:"persisters"`
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	ReconcileGrace    time.Duration `yaml:"reconcile_grace"`
+}
+
+// LogConfig is the structured log.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+const devSecret = "dev-secret-change-me-0123456789abcdef"
+
+func defaultConfig() Config {
+	return Config{
+		HTTP: HTTPConfig{Addr: ":8080", ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+			WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxBodyBytes: 4096,
+			ShutdownTimeout: 15 * time.Second},
+		Redis: RedisConfig{Addr: "127.0.0.1:6379", KeyPrefix: "sk", DialTimeout: time.Second,
+			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
+		Postgres: PostgresConfig{DSN: "postgres://postgres@127.0.0.1:5432/seckill?sslmode=disable", MaxConns: 16},
+		NATS: NATSConfig{DataDir: "./data/nats", Listen: "127.0.0.1:14222", Stream: "SECKILL_ORDERS",
+			Subject: "seckill.orders", DuplicateWindow: 2 * time.Minute, PublishTimeout: 2 * time.Second, Replicas: 1},
+		Auth:    AuthConfig{Secret: devSecret},
+		Payment: PaymentConfig{Secret: devSecret},
+		Sentinel: SentinelConfig{LogDir: "./data/sentinel", BuyQPS: 50000, UserQPS: 10,
+			BreakerErrors: 20, BreakerWindowMs: 1000, BreakerRetryMs: 2000},
+		Semaphore: SemaphoreConfig{Capacity: 4096, Block: 64, TTL: 6 * time.Second},
+		Buy: BuyConfig{IdempotencyTTL: 24 * time.Hour, NodeLeaseTTL: 15 * time.Second,
+			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond},
+		Worker: WorkerConfig{BatchSize: 1000, FetchWait: 50 * time.Millisecond, AckWait: 30 * time.Second,
+			Persisters: 2, ReconcileInterval: 2 * time.Second, ReconcileGrace: 10 * time.Second},
+		Log: LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// loadConfig reads defaults, then the file (if any), then the environment,
+// then validates. Unknown keys in the file are errors, not silently ignored.
+func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(f)
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && err.Error() != "EOF" {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "SECKILL", env); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+// applyEnv overrides every leaf field from SECKILL_<SECTION>_<KEY>.
+func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := prefix + "_" + strings.ToUpper(f.Tag.Get("yaml"))
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, env); err != nil {
+				return err
+			}
+			continue
+		}
+		raw, ok := env(name)
+		if !ok {
+			continue
+		}
+		if err := setField(fv, raw); err != nil {
+			return fmt.Errorf("config: %s=%q: %w", name, redactIf(f, raw), err)
+		}
+	}
+	return nil
+}
+
+func redactIf(f reflect.StructField, raw string) string {
+	if f.Tag.Get("secret") == "true" {
+		return "***"
+	}
+	return raw
+}
+
+func setField(fv reflect.Value, raw string) error {
+	switch fv.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+		return nil
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(raw)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, fv.Type().Bits())
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case reflect.Uint32:
+		n, err := strconv.ParseUint(raw, 10, 32)
+		if err != nil {
+			return err
+		}
+		fv.SetUint(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported type %s", fv.Type())
+	}
+	return nil
+}
+
+// validate names the first bad setting the way the user would write it.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(key, why string) { errs = append(errs, fmt.Errorf("config: %s %s", key, why)) }
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "must be set")
+	}
+	if c.HTTP.MaxBodyBytes < 256 {
+		bad("http.max_body_bytes", "must be at least 256")
+	}
+	if c.Redis.Addr == "" {
+		bad("redis.addr", "must be set")
+	}
+	if c.Postgres.DSN == "" {
+		bad("postgres.dsn", "must be set")
+	}
+	if c.NATS.URL == "" && c.NATS.DataDir == "" {
+		bad("nats.data_dir", "must be set when nats.url is empty (embedded server)")
+	}
+	if c.NATS.DuplicateWindow < 2*time.Minute {
+		bad("nats.duplicate_window", "must be at least 2m")
+	}
+	if len(c.Auth.Secret) < 32 {
+		bad("auth.secret", "must be at least 32 characters")
+	}
+	if len(c.Payment.Secret) < 32 {
+		bad("payment.secret", "must be at least 32 characters")
+	}
+	if c.Sentinel.BuyQPS <= 0 {
+		bad("sentinel.buy_qps", "must be positive")
+	}
+	if c.Sentinel.UserQPS <= 0 {
+		bad("sentinel.user_qps", "must be positive")
+	}
+	if c.Semaphore.Capacity < 1 || c.Semaphore.Block < 1 || c.Semaphore.Block > c.Semaphore.Capacity {
+		bad("semaphore.block", "must be between 1 and semaphore.capacity")
+	}
+	if c.Semaphore.TTL < time.Second {
+		bad("semaphore.ttl", "must be at least 1s")
+	}
+	if c.Buy.NodeLeaseTTL < 3*time.Second {
+		bad("buy.node_lease_ttl", "must be at least 3s")
+	}
+	if c.Worker.BatchSize < 1 || c.Worker.BatchSize > 10000 {
+		bad("worker.batch_size", "must be between 1 and 10000")
+	}
+	if c.Worker.ReconcileGrace < time.Second {
+		bad("worker.reconcile_grace", "must be at least 1s")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns the config with every secret masked, for logging.
+func (c Config) Redacted() Config {
+	out := c
+	mask(reflect.ValueOf(&out).Elem())
+	return out
+}
+
+func mask(v reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		fv := v.Field(i)
+		if t.Field(i).Type.Kind() == reflect.Struct && t.Field(i).Type != reflect.TypeOf(time.Duration(0)) {
+			mask(fv)
+			continue
+		}
+		if t.Field(i).Tag.Get("secret") == "true" && fv.String() != "" {
+			fv.SetString("***")
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/order"
+)
+
+type itemJSON struct {
+	ID         ID     `json:"id,omitempty"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+	Stock      int64  `json:"stock"`
+	// Available is only set on the public activity view.
+	Available *int64 `json:"available,omitempty"`
+}
+
+type activityJSON struct {
+	ID                ID         `json:"id,omitempty"`
+	Status            string     `json:"status,omitempty"`
+	Name              string     `json:"name"`
+	StartAt           time.Time  `json:"start_at"`
+	EndAt             time.Time  `json:"end_at"`
+	PayTimeoutSeconds int64      `json:"pay_timeout_seconds"`
+	PerUserLimit      int64      `json:"per_user_limit"`
+	Items             []itemJSON `json:"items"`
+	ServerTime        *time.Time `json:"server_time,omitempty"`
+}
+
+func activityOut(a order.Activity) activityJSON {
+	out := activityJSON{
+		ID: ID(a.ID), Status: string(a.Status), Name: a.Name,
+		StartAt: a.StartAt.UTC(), EndAt: a.EndAt.UTC(),
+		PayTimeoutSeconds: int64(a.PayTimeout / time.Second), PerUserLimit: a.PerUserLimit,
+		Items: make([]itemJSON, len(a.Items)),
+	}
+	for i, it := range a.Items {
+		out.Items[i] = itemJSON{ID: ID(it.ID), Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock}
+	}
+	return out
+}
+
+type createActivityRequest struct {
+	Name              string    `json:"name"`
+	StartAt           time.Time `json:"start_at"`
+	EndAt             time.Time `json:"end_at"`
+	PayTimeoutSeconds int64     `json:"pay_timeout_seconds"`
+	PerUserLimit      int64     `json:"per_user_limit"`
+	Items             []struct {
+		Name       string `json:"name"`
+		PriceCents int64  `json:"price_cents"`
+		Stock      int64  `json:"stock"`
+	} `json:"items"`
+}
+
+// createActivity is POST /admin/v1/activities.
+func (s *Server) createActivity(c *gin.Context) {
+	var req createActivityRequest
+	dec := json.NewDecoder(c.Request.Body)
+	if err := dec.Decode(&req); err != nil {
+		_ = c.Error(badRequest("malformed JSON body: " + jsonProblem(err)))
+		return
+	}
+	a := order.Activity{
+		Name: req.Name, StartAt: req.StartAt.UTC(), EndAt: req.EndAt.UTC(),
+		PayTimeout: time.Duration(req.PayTimeoutSeconds) * time.Second, PerUserLimit: req.PerUserLimit,
+	}
+	for _, it := range req.Items {
+		a.Items = append(a.Items, order.Item{Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock})
+	}
+	created, err := s.d.Store.CreateActivity(c, a, time.Now())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	s.d.Log.Info("activity created", "activity_id", created.ID, "items", len(created.Items))
+	c.JSON(http.StatusCreated, activityOut(created))
+}
+
+// publishActivity is POST /admin/v1/activities/{id}/publish.
+func (s *Server) publishActivity(c *gin.Context) {
+	id, ae := pathID(c)
+	if ae != nil {
+		_ = c.Error(ae)
+		return
+	}
+	a, err := s.d.Admin.Publish(c, id)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	// This gateway sells at once; the others see it at their next refresh.
+	if err := s.d.Catalog.Refresh(c); err != nil {
+		s.d.Log.Warn("catalog refresh after publish failed", "err", err)
+	}
+	s.d.Log.Info("activity published", "activity_id", a.ID)
+	c.JSON(http.StatusOK, activityOut(a))
+}
+
+type itemStatsJSON struct {
+	ItemID     ID    `json:"item_id"`
+	StockTotal int64 `json:"stock_total"`
+	Available  int64 `json:"available"`
+	Reserved   int64 `json:"reserved"`
+	Pending    int64 `json:"pending"`
+	Paid       int64 `json:"paid"`
+	Cancelled  int64 `json:"cancelled"`
+	Returning  int64 `json:"returning"`
+	Consistent bool  `json:"consistent"`
+}
+
+// activityStats is GET /admin/v1/activities/{id}/stats.
+func (s *Server) activityStats(c *gin.Context) {
+	id, ae := pathID(c)
+	if ae != nil {
+		_ = c.Error(ae)
+		return
+	}
+	a, stats, err := s.d.Admin.Stats(c, id)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	out := struct {
+		ActivityID ID              `json:"activity_id"`
+		Status     string          `json:"status"`
+		Items      []itemStatsJSON `json:"items"`
+	}{ActivityID: ID(a.ID), Status: string(a.Status), Items: make([]itemStatsJSON, len(stats))}
+	for i, st := range stats {
+		out.Items[i] = itemStatsJSON{
+			ItemID: ID(st.ItemID), StockTotal: st.StockTotal, Available: st.Available,
+			Reserved: st.Reserved, Pending: st.Pending, Paid: st.Paid, Cancelled: st.Cancelled,
+			Returning: st.Returning, Consistent: st.Consistent,
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// jsonProblem names what is wrong in a body without echoing it back.
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		return "field " + e.Field + " has the wrong type"
+	case *time.ParseError:
+		return "times must be RFC 3339"
+	}
+	return "not a JSON object"
+}

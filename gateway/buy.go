@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	sentinel "github.com/alibaba/sentinel-golang/api"
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/stock"
+)
+
+type buyRequest struct {
+	ActivityID ID          `json:"activity_id"`
+	ItemID     ID          `json:"item_id"`
+	Quantity   json.Number `json:"quantity"`
+}
+
+type buyResponse struct {
+	OrderID ID     `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+const outcomeAccepted = "ACCEPTED"
+
+// maxIdempotencyKey bounds the Idempotency-Key header (it becomes a Redis key).
+const maxIdempotencyKey = 64
+
+// buy is POST /api/v1/seckill, the hot path. Order of the checks: cheapest
+// and local first, so a rush that cannot succeed costs no Redis call:
+// Sentinel → body → catalog → sold-out flag → broker up → semaphore →
+// circuit breaker → order id → the one buy script → publish → 202.
+func (s *Server) buy(c *gin.Context) {
+	outcome := outcomeAccepted
+	defer func() { s.m.buys.WithLabelValues(outcome).Inc() }()
+	fail := func(err error) {
+		ae := toAPIError(err)
+		outcome = ae.Code
+		_ = c.Error(ae)
+	}
+	user := caller(c).UserID
+
+	entry, blocked := enterBuy(user)
+	if blocked != nil {
+		fail(blocked)
+		return
+	}
+	defer entry.Exit()
+
+	var req buyRequest
+	if ae := decodeJSON(c, &req); ae != nil {
+		fail(ae)
+		return
+	}
+	if req.ActivityID == 0 || req.ItemID == 0 {
+		fail(badRequest("activity_id and item_id are required"))
+		return
+	}
+	idemKey := c.GetHeader("Idempotency-Key")
+	if !validIdempotencyKey(idemKey) {
+		fail(badRequest("Idempotency-Key must be 1-64 characters of [A-Za-z0-9_.:-]"))
+		return
+	}
+	item, ok, err := s.d.Catalog.Item(c, int64(req.ActivityID), int64(req.ItemID))
+	if err != nil {
+		fail(unavailable("catalog unavailable", err))
+		return
+	}
+	if !ok {
+		fail(errNotFound)
+		return
+	}
+	qty, err := strconv.ParseInt(string(req.Quantity), 10, 64)
+	if err != nil || qty < 1 || qty > item.PerUserLimit {
+		fail(newError(http.StatusBadRequest, CodeInvalidQuantity,
+			"quantity must be a whole number from 1 to "+strconv.FormatInt(item.PerUserLimit, 10)))
+		return
+	}
+	if s.d.SoldOut.Known(item.ActivityID, item.ItemID) {
+		fail(stock.ErrSoldOut)
+		return
+	}
+	if !s.d.Broker.Connected() {
+		fail(unavailable("order queue unavailable", nil))
+		return
+	}
+	release, err := s.d.Semaphore.Acquire(c)
+	if err != nil {
+		if !errors.Is(err, stock.ErrBusy) {
+			err = unavailable("stock service unavailable", err)
+		}
+		fail(err)
+		return
+	}
+	defer release()
+
+	res, err := s.reserve(c, stock.BuyRequest{
+		ActivityID: item.ActivityID, ItemID: item.ItemID, UserID: user,
+		Quantity: qty, IdempotencyKey: idemKey, IdempotencyTTL: s.d.IdempotencyTTL,
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !res.Duplicate || res.ReservationFound {
+		if err := s.publish(c, res.Reservation); err != nil {
+			fail(err)
+			return
+		}
+	}
+	c.JSON(http.StatusAccepted, buyResponse{OrderID: ID(res.OrderID), Status: "PENDING"})
+}
+
+// reserve runs the buy script behind the Redis circuit breaker. Only
+// infrastructure errors count against the breaker; business outcomes
+// (sold out, limit) are answers, not failures.
+func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
+	e, blocked := enterRedis()
+	if blocked != nil {
+		return stock.BuyResult{}, blocked
+	}
+	defer e.Exit()
+	id, err := s.d.Node.NextID()
+	if err != nil {
+		return stock.BuyResult{}, err
+	}
+	r.OrderID = id
+	start := time.Now()
+	res, err := s.d.Stock.Buy(ctx, r)
+	s.m.luaLatency.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, stock.ErrSoldOut):
+		if res.Available == 0 {
+			s.d.SoldOut.Mark(r.ActivityID, r.ItemID)
+		}
+		return res, err
+	case errors.Is(err, stock.ErrNotPublished):
+		// The catalog says published but Redis has no state: Redis lost it.
+		// Never sell from missing state; recovery rebuilds it.
+		if s.d.OnStateMissing != nil {
+			s.d.OnStateMissing(r.ActivityID, r.ItemID)
+		}
+		return res, unavailable("stock state is being recovered, retry shortly", err)
+	case isBusinessOutcome(err):
+		return res, err
+	}
+	sentinel.TraceError(e, err)
+	return res, unavailable("stock service unavailable", err)
+}
+
+func isBusinessOutcome(err error) bool {
+	return errors.Is(err, stock.ErrLimitExceeded) || errors.Is(err, stock.ErrNotStarted) ||
+		errors.Is(err, stock.ErrEnded)
+}
+
+// publish hands the accepted order to JetStream. If it fails the stock stays
+// reserved: the message may have been stored anyway, and if not, the
+// reconciler persists the reservation. The client is told honestly that the
+// order is not confirmed; a retry with the same Idempotency-Key returns it.
+func (s *Server) publish(ctx context.Context, r stock.Reservation) error {
+	if s.d.Hooks.BeforePublish != nil {
+		if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
+			return unavailable("order could not be confirmed", err)
+		}
+	}
+	start := time.Now()
+	err := s.d.Publisher.Publish(ctx, r)
+	s.m.pubLatency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
+	}
+	return nil
+}
+
+func validIdempotencyKey(k string) bool {
+	if k == "" {
+		return true
+	}
+	if len(k) > maxIdempotencyKey {
+		return false
+	}
+	for _, r := range k {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '_' || r == '.' || r == ':' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock"
+)
+
+// Error codes are part of the HTTP contract: clients switch on them.
+const (
+	CodeInvalidRequest   = "INVALID_REQUEST"
+	CodeInvalidQuantity  = "INVALID_QUANTITY"
+	CodeTooLarge         = "PAYLOAD_TOO_LARGE"
+	CodeUnauthorized     = "UNAUTHORIZED"
+	CodeForbidden        = "FORBIDDEN"
+	CodeNotFound         = "NOT_FOUND"
+	CodeNotStarted       = "NOT_STARTED"
+	CodeEnded            = "ENDED"
+	CodeSoldOut          = "SOLD_OUT"
+	CodeLimitExceeded    = "LIMIT_EXCEEDED"
+	CodeAlreadyPublished = "ALREADY_PUBLISHED"
+	CodeRateLimited      = "RATE_LIMITED"
+	CodeBusy             = "BUSY"
+	CodeUnavailable      = "UNAVAILABLE"
+	CodeInternal         = "INTERNAL"
+)
+
+// apiError is an error with its HTTP face. Handlers return domain errors or
+// apiErrors through c.Error; errorMiddleware is the one place that turns them
+// into responses and the one place that logs them.
+type apiError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter int // seconds; 0 = no Retry-After header
+	cause      error
+}
+
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return e.Code + ": " + e.Message + ": " + e.cause.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+func newError(status int, code, msg string) *apiError {
+	return &apiError{Status: status, Code: code, Message: msg}
+}
+
+func badRequest(msg string) *apiError {
+	return newError(http.StatusBadRequest, CodeInvalidRequest, msg)
+}
+
+var errNotFound = newError(http.StatusNotFound, CodeNotFound, "not found")
+
+// unavailable wraps an infrastructure failure: the user sees a stable 503,
+// the log sees the cause.
+func unavailable(msg string, cause error) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: msg, RetryAfter: 1, cause: cause}
+}
+
+// toAPIError maps every domain error to its response. An error it does not
+// know is an internal error: never guessed to be a business outcome.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, order.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, order.ErrInvalid):
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: err.Error()}
+	case errors.Is(err, order.ErrAlreadyPublished):
+		return newError(http.StatusConflict, CodeAlreadyPublished, "activity is already published")
+	case errors.Is(err, stock.ErrSoldOut):
+		return newError(http.StatusConflict, CodeSoldOut, "item is sold out")
+	case errors.Is(err, stock.ErrLimitExceeded):
+		return newError(http.StatusConflict, CodeLimitExceeded, "per-user limit reached for this item")
+	case errors.Is(err, stock.ErrNotStarted):
+		return newError(http.StatusForbidden, CodeNotStarted, "the sale has not started")
+	case errors.Is(err, stock.ErrEnded):
+		return newError(http.StatusForbidden, CodeEnded, "the sale has ended")
+	case errors.Is(err, stock.ErrBusy):
+		return &apiError{Status: http.StatusTooManyRequests, Code: CodeBusy, Message: "too many buys in flight, retry shortly", RetryAfter: 1}
+	case errors.Is(err, stock.ErrLeaseLost), errors.Is(err, order.ErrBrokerDown),
+		errors.Is(err, context.DeadlineExceeded):
+		return unavailable("service temporarily unavailable", err)
+	}
+	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", cause: err}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorMiddleware writes the response for the last error a handler recorded.
+func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if len(c.Errors) == 0 || c.Writer.Written() {
+			return
+		}
+		ae := toAPIError(c.Errors.Last().Err)
+		if ae.Status >= 500 {
+			log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(),
+				"code", ae.Code, "err", ae.Error())
+		}
+		writeError(c, ae)
+	}
+}
+
+func writeError(c *gin.Context, ae *apiError) {
+	if ae.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
+	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+}

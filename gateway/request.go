@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// ID is an int64 id that travels in JSON as a decimal string (JavaScript
+// cannot hold a snowflake in a number). A bare JSON number is accepted on
+// input too.
+type ID int64
+
+// MarshalJSON writes the id as a string.
+func (id ID) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
+}
+
+// UnmarshalJSON reads "123" or 123; anything else, or an id < 1, is an error.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 1 {
+		return errors.New("id must be a positive integer")
+	}
+	*id = ID(v)
+	return nil
+}
+
+// limitBody refuses a body larger than max: at once from Content-Length
+// (the body is never read), and while reading for chunked bodies that lie.
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			writeError(c, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
+// decodeJSON reads exactly one JSON object from the body into v.
+func decodeJSON(c *gin.Context, v any) *apiError {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large")
+		}
+		return badRequest("malformed JSON body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("unexpected data after the JSON body")
+	}
+	return nil
+}
+
+// pathID parses the {id} path parameter; a malformed id is simply not found.
+func pathID(c *gin.Context) (int64, *apiError) {
+	v, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || v < 1 {
+		return 0, errNotFound
+	}
+	return v, nil
+}

@@ -1,0 +1,103 @@
+// Package gateway is seckill's HTTP face: the Gin router, authentication,
+// Sentinel flow control, the semaphore, the handlers and the one mapping of
+// errors to HTTP responses. Domain logic lives in stock and order.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock"
+)
+
+// Deps is everything the gateway needs, built and owned by cmd/seckill.
+type Deps struct {
+	Log       *slog.Logger
+	Auth      *Auth
+	Stock     *stock.Store
+	SoldOut   *stock.SoldOut
+	Semaphore *stock.Semaphore
+	Node      *stock.NodeLease
+	Catalog   *order.Catalog
+	Store     *order.Store
+	Admin     *order.Admin
+	Lookup    *order.Lookup
+	Publisher *order.Publisher
+	Broker    *order.Broker
+	Registry  *prometheus.Registry
+	Flow      FlowConfig
+	// Checks are the readiness probes by dependency name.
+	Checks map[string]func(context.Context) error
+	// MaxBodyBytes caps request bodies (default 4 KiB).
+	MaxBodyBytes int64
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL time.Duration
+	// OnStateMissing is told when an item the catalog sells has no Redis
+	// state (Redis lost it); recovery hooks in here.
+	OnStateMissing func(activityID, itemID int64)
+	// Hooks are fault-injection points for tests; nil in production.
+	Hooks Hooks
+}
+
+// Hooks lets tests stop the buy path at chosen points.
+type Hooks struct {
+	// BeforePublish runs after the buy script reserved stock and before the
+	// order is published; an error aborts the request there, as if the
+	// gateway died at that moment.
+	BeforePublish func(ctx context.Context, r stock.Reservation) error
+}
+
+// Server is the HTTP handler of a gateway.
+type Server struct {
+	d      Deps
+	m      *metrics
+	engine *gin.Engine
+}
+
+// New builds the router. It loads the Sentinel rules from d.Flow.
+func New(d Deps) (*Server, error) {
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 4 << 10
+	}
+	if err := initSentinel(d.Flow); err != nil {
+		return nil, err
+	}
+	s := &Server{d: d, m: newMetrics(d.Registry)}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(recovery(d.Log), limitBody(d.MaxBodyBytes), errorMiddleware(d.Log))
+	r.NoRoute(func(c *gin.Context) { writeError(c, errNotFound) })
+	r.HandleMethodNotAllowed = false
+	mountOps(r, d.Registry, d.Checks)
+
+	admin := r.Group("/admin/v1", d.Auth.requireAdmin())
+	admin.POST("/activities", s.createActivity)
+	admin.POST("/activities/:id/publish", s.publishActivity)
+	admin.GET("/activities/:id/stats", s.activityStats)
+
+	api := r.Group("/api/v1")
+	api.GET("/activities/:id", s.activityInfo)
+	user := api.Group("", d.Auth.requireUser())
+	user.POST("/seckill", s.buy)
+	user.GET("/orders/:id", s.getOrder)
+	s.engine = r
+	return s, nil
+}
+
+// Handler returns the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// recovery turns a panic into a logged 500 with the standard error body.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		log.Error("panic in handler", "path", c.FullPath(), "panic", rec)
+		writeError(c, newError(http.StatusInternalServerError, CodeInternal, "internal error"))
+	})
+}

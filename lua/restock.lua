@@ -1,0 +1,38 @@
+-- restock.lua: give a cancelled order's units back, at most once per order.
+--
+-- KEYS[1] item hash          (field stock)
+-- KEYS[2] buyers hash        user_id -> live units held
+-- KEYS[3] reservations hash  order_id -> reservation JSON
+-- KEYS[4] reservation index  ZSET order_id
+-- KEYS[5] restocked set      order ids whose units were already given back
+--
+-- ARGV[1] order_id (decimal string)
+-- ARGV[2] user_id  (decimal string)
+-- ARGV[3] quantity (integer >= 1)
+--
+-- Returns:
+--   {0, available}  OK: stock += quantity, the user's held units -= quantity,
+--                   any reservation record of the order removed
+--   {1, available}  DUPLICATE: this order was already restocked, nothing changed
+--   {2}             NOT_PUBLISHED: item hash missing (Redis lost its state);
+--                   nothing is written, so no half-built item appears
+--
+-- The restocked set is what makes timers, sweepers and user cancels racing on
+-- one order return its units exactly once, even if the caller crashed after
+-- this script and before recording the return elsewhere.
+
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {2}
+end
+if redis.call('SADD', KEYS[5], ARGV[1]) == 0 then
+  return {1, tonumber(redis.call('HGET', KEYS[1], 'stock'))}
+end
+
+local qty = tonumber(ARGV[3])
+local available = redis.call('HINCRBY', KEYS[1], 'stock', qty)
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -qty) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return {0, available}

@@ -1,0 +1,197 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BrokerConfig says which NATS server carries the order streams.
+type BrokerConfig struct {
+	// URL of an external NATS server with JetStream. Empty starts an embedded
+	// nats-server inside this process.
+	URL string
+	// DataDir is the embedded server's JetStream file store.
+	DataDir string
+	// Listen is the embedded server's client address ("127.0.0.1:14222") so
+	// other seckill processes can share it. Empty: in-process connections only.
+	Listen string
+	// Stream is the name of the order-created stream; Subject its subject
+	// prefix (orders are published on "<Subject>.created.<order id>").
+	Stream, Subject string
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id (≥ 2 min).
+	DuplicateWindow time.Duration
+	// Replicas of the streams on a clustered external server (1 when unset).
+	Replicas int
+}
+
+// Broker is a live connection to JetStream, plus the embedded server when
+// this process runs one.
+type Broker struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	cfg    BrokerConfig
+	srv    *server.Server
+	log    *slog.Logger
+	orders jetstream.Stream
+}
+
+// ErrBrokerDown is returned when NATS is not connected.
+var ErrBrokerDown = errors.New("order: message broker unavailable")
+
+// OpenBroker connects to the configured NATS server (starting the embedded
+// one when no URL is set) and makes sure the order-created stream exists.
+func OpenBroker(ctx context.Context, log *slog.Logger, cfg BrokerConfig) (*Broker, error) {
+	if cfg.DuplicateWindow < 2*time.Minute {
+		cfg.DuplicateWindow = 2 * time.Minute
+	}
+	if cfg.Replicas < 1 {
+		cfg.Replicas = 1
+	}
+	b := &Broker{cfg: cfg, log: log}
+	opts := []nats.Option{
+		nats.Name("seckill"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
+	}
+	url := cfg.URL
+	if url == "" {
+		srv, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		opts = append(opts, nats.InProcessServer(srv))
+		log.Info("embedded nats started", "listen", cfg.Listen, "data_dir", cfg.DataDir)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("order: connect nats: %w", err)
+	}
+	b.NC = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("order: jetstream: %w", err)
+	}
+	b.JS = js
+	if b.orders, err = b.ensureOrderStream(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg BrokerConfig) (*server.Server, error) {
+	o := &server.Options{
+		ServerName: "seckill-embedded",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		NoSigs:     true,
+		DontListen: cfg.Listen == "",
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("order: nats listen address %q: %w", cfg.Listen, err)
+		}
+		o.Host = host
+		if o.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("order: nats listen port %q: %w", port, err)
+		}
+	}
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("order: embedded nats: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("order: embedded nats did not start within 10s")
+	}
+	return srv, nil
+}
+
+// ensureOrderStream creates or updates the order-created stream: file
+// storage (accepted orders must survive a broker restart), work-queue
+// retention (a message lives until a persister acks it after commit) and a
+// duplicate window so a republished order id is stored once.
+func (b *Broker) ensureOrderStream(ctx context.Context) (jetstream.Stream, error) {
+	st, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        b.cfg.Stream,
+		Description: "seckill accepted orders waiting to be persisted",
+		Subjects:    []string{b.cfg.Subject + ".created.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  b.cfg.DuplicateWindow,
+		Replicas:    b.cfg.Replicas,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("order: ensure stream %s: %w", b.cfg.Stream, err)
+	}
+	return st, nil
+}
+
+// Connected reports whether the NATS connection is up right now (cheap: no
+// network round trip), so the gateway can refuse buys before reserving stock.
+func (b *Broker) Connected() bool { return b.NC != nil && b.NC.IsConnected() }
+
+// Ping checks the broker end to end (readiness).
+func (b *Broker) Ping(ctx context.Context) error {
+	if !b.Connected() {
+		return ErrBrokerDown
+	}
+	if _, err := b.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("order: jetstream account info: %w", err)
+	}
+	return nil
+}
+
+// OrderSubject is the subject an accepted order is published on; one subject
+// per order lets the gateway read it back before the row exists.
+func (b *Broker) OrderSubject(orderID int64) string {
+	return b.cfg.Subject + ".created." + strconv.FormatInt(orderID, 10)
+}
+
+// Config returns the broker's configuration.
+func (b *Broker) Config() BrokerConfig { return b.cfg }
+
+// Close drains the connection (delivering what is buffered) and stops the
+// embedded server, in that order: senders stop before the server they use.
+func (b *Broker) Close() {
+	if b.NC != nil {
+		closed := make(chan struct{})
+		b.NC.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := b.NC.Drain(); err == nil {
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		b.NC.Close()
+	}
+	b.shutdownServer()
+}
+
+func (b *Broker) shutdownServer() {
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+}

@@ -1,0 +1,108 @@
+package order
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/seckill/seckill/stock"
+)
+
+// Catalog is a gateway's in-memory view of the published items, so the buy
+// path answers unknown items with 404 without touching Redis or PostgreSQL.
+// A miss triggers at most one refresh per MinRefresh, so a flood of unknown
+// ids costs a handful of queries per second, and its memory is bounded by
+// the published items, not by what clients send.
+type Catalog struct {
+	store      *Store
+	minRefresh time.Duration
+	now        func() time.Time
+
+	mu          sync.RWMutex
+	items       map[itemKey]CatalogItem
+	refreshedAt time.Time
+	refreshMu   sync.Mutex
+}
+
+type itemKey struct{ aid, iid int64 }
+
+// NewCatalog returns an empty catalog; call Refresh or Run to fill it.
+func NewCatalog(st *Store, minRefresh time.Duration) *Catalog {
+	if minRefresh <= 0 {
+		minRefresh = 250 * time.Millisecond
+	}
+	return &Catalog{store: st, minRefresh: minRefresh, now: time.Now, items: map[itemKey]CatalogItem{}}
+}
+
+// Item returns a published item. ok is false when the item is unknown, not
+// published or belongs to another activity.
+func (c *Catalog) Item(ctx context.Context, aid, iid int64) (CatalogItem, bool, error) {
+	if it, ok := c.lookup(aid, iid); ok {
+		return it, true, nil
+	}
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	// Another caller may have refreshed while we waited for the lock.
+	if it, ok := c.lookup(aid, iid); ok {
+		return it, true, nil
+	}
+	c.mu.RLock()
+	fresh := c.now().Sub(c.refreshedAt) < c.minRefresh
+	c.mu.RUnlock()
+	if fresh {
+		return CatalogItem{}, false, nil
+	}
+	if err := c.refresh(ctx); err != nil {
+		return CatalogItem{}, false, err
+	}
+	it, ok := c.lookup(aid, iid)
+	return it, ok, nil
+}
+
+func (c *Catalog) lookup(aid, iid int64) (CatalogItem, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	it, ok := c.items[itemKey{aid, iid}]
+	return it, ok
+}
+
+// Items returns every item the catalog knows.
+func (c *Catalog) Items() []CatalogItem {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]CatalogItem, 0, len(c.items))
+	for _, it := range c.items {
+		out = append(out, it)
+	}
+	return out
+}
+
+// Refresh reloads the published items from PostgreSQL.
+func (c *Catalog) Refresh(ctx context.Context) error {
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	return c.refresh(ctx)
+}
+
+func (c *Catalog) refresh(ctx context.Context) error {
+	now := c.now()
+	items, err := c.store.PublishedItems(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	m := make(map[itemKey]CatalogItem, len(items))
+	for _, it := range items {
+		m[itemKey{it.ActivityID, it.ItemID}] = it
+	}
+	c.mu.Lock()
+	c.items, c.refreshedAt = m, now
+	c.mu.Unlock()
+	return nil
+}
+
+// Run refreshes the catalog every interval until ctx is done, so other
+// gateways' publishes are seen within that interval.
+func (c *Catalog) Run(ctx context.Context, log *slog.Logger, every time.Duration) error {
+	return stock.Loop(ctx, log, "catalog", every, c.Refresh)
+}

@@ -1,0 +1,189 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/seckill/seckill/stock"
+)
+
+// AfterPersist runs for every persisted batch (new and already-present
+// orders alike) before the messages are acked: payment-timeout scheduling
+// hooks in here. It must be idempotent; an error leaves the batch unacked so
+// it is redelivered.
+type AfterPersist func(ctx context.Context, orders []Order) error
+
+// PersisterConfig tunes the persister.
+type PersisterConfig struct {
+	Durable   string        // durable consumer name shared by all workers
+	BatchSize int           // messages fetched and inserted per batch
+	FetchWait time.Duration // how long a fetch waits to fill a batch
+	AckWait   time.Duration // redelivery if a worker dies mid-batch
+}
+
+// Persister moves accepted orders from JetStream into PostgreSQL: fetch a
+// batch, insert it with one idempotent statement, clear the Redis
+// reservations, run AfterPersist, and only then ack.
+type Persister struct {
+	sink
+	cfg  PersisterConfig
+	cons jetstream.Consumer
+}
+
+// sink is the effect of persisting orders, shared by the persister and the
+// reconciler: insert, clear reservations, after-persist hook. Every step is
+// idempotent, so any number of workers may persist the same order.
+type sink struct {
+	store *Store
+	stock *stock.Store
+	after AfterPersist
+	m     *Metrics
+	log   *slog.Logger
+}
+
+// NewPersister creates (or binds to) the durable pull consumer.
+func NewPersister(ctx context.Context, log *slog.Logger, b *Broker, st *Store, sk *stock.Store, m *Metrics, cfg PersisterConfig, after AfterPersist) (*Persister, error) {
+	if cfg.Durable == "" {
+		cfg.Durable = "persister"
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.FetchWait <= 0 {
+		cfg.FetchWait = 100 * time.Millisecond
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "seckill workers persisting orders into PostgreSQL",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: 8 * cfg.BatchSize,
+		FilterSubject: b.cfg.Subject + ".created.>",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("order: persister consumer: %w", err)
+	}
+	return &Persister{sink: newSink(log, st, sk, m, after), cfg: cfg, cons: cons}, nil
+}
+
+// Run persists batches until ctx is done. Between failures it backs off so a
+// PostgreSQL outage pauses persisting instead of spinning; reservations wait
+// in Redis and messages wait in JetStream.
+func (p *Persister) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	var lastErr string
+	for ctx.Err() == nil {
+		_, err := p.RunOnce(ctx)
+		if err == nil {
+			backoff, lastErr = 100*time.Millisecond, ""
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if err.Error() != lastErr {
+			p.log.Warn("persist batch failed", "err", err)
+			lastErr = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	return nil
+}
+
+// RunOnce fetches and persists one batch; it returns how many orders it
+// handled (0 when the stream was empty for FetchWait).
+func (p *Persister) RunOnce(ctx context.Context) (int, error) {
+	batch, err := p.cons.Fetch(p.cfg.BatchSize, jetstream.FetchMaxWait(p.cfg.FetchWait))
+	if err != nil {
+		return 0, fmt.Errorf("order: fetch: %w", err)
+	}
+	var msgs []jetstream.Msg
+	var orders []Order
+	for msg := range batch.Messages() {
+		o, err := decodeCreated(msg.Data())
+		if err != nil {
+			// Poison: retrying cannot help. Terminate it so it stops blocking.
+			p.m.PoisonOrders.Inc()
+			p.log.Error("terminating undecodable order message", "subject", msg.Subject(), "err", err)
+			_ = msg.Term()
+			continue
+		}
+		msgs = append(msgs, msg)
+		orders = append(orders, o)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
+		return 0, fmt.Errorf("order: fetch: %w", err)
+	}
+	if len(orders) == 0 {
+		return 0, nil
+	}
+	n, err := p.persist(ctx, orders)
+	if err != nil {
+		for _, msg := range msgs {
+			_ = msg.NakWithDelay(time.Second)
+		}
+		return 0, err
+	}
+	p.m.Persisted.Add(float64(n))
+	for _, msg := range msgs {
+		_ = msg.Ack()
+	}
+	return len(orders), nil
+}
+
+func newSink(log *slog.Logger, st *Store, sk *stock.Store, m *Metrics, after AfterPersist) sink {
+	if after == nil {
+		after = func(context.Context, []Order) error { return nil }
+	}
+	return sink{store: st, stock: sk, after: after, m: m, log: log}
+}
+
+// persist inserts the orders, clears their reservations and runs the
+// after-persist hook; it returns how many rows were new.
+func (p *sink) persist(ctx context.Context, orders []Order) (int64, error) {
+	n, err := p.store.InsertOrders(ctx, orders)
+	if err != nil {
+		return 0, err
+	}
+	p.m.BatchSize.Observe(float64(len(orders)))
+	now := time.Now()
+	for _, o := range orders {
+		p.m.PersistLag.Observe(now.Sub(o.CreatedAt).Seconds())
+	}
+	if err := clearReservations(ctx, p.stock, orders); err != nil {
+		// The rows are committed; a reservation left behind is harmless and
+		// the reconciler clears it. Do not redeliver for this.
+		p.log.Warn("clearing reservations failed", "err", err)
+	}
+	return n, p.after(ctx, orders)
+}
+
+// clearReservations removes the Redis reservation records of persisted
+// orders, one round trip per item.
+func clearReservations(ctx context.Context, sk *stock.Store, orders []Order) error {
+	type item struct{ aid, iid int64 }
+	byItem := map[item][]int64{}
+	for _, o := range orders {
+		k := item{o.ActivityID, o.ItemID}
+		byItem[k] = append(byItem[k], o.ID)
+	}
+	var errs []error
+	for k, ids := range byItem {
+		if err := sk.ClearReservations(ctx, k.aid, k.iid, ids); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

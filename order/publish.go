@@ -1,0 +1,85 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/seckill/seckill/stock"
+)
+
+// Publisher announces accepted orders on the order-created stream.
+type Publisher struct {
+	b       *Broker
+	timeout time.Duration
+}
+
+// NewPublisher returns a publisher whose every publish waits at most timeout
+// for JetStream's acknowledgement.
+func NewPublisher(b *Broker, timeout time.Duration) *Publisher {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return &Publisher{b: b, timeout: timeout}
+}
+
+// Publish stores the order's reservation as an order-created message and
+// waits until JetStream has it. The message id is the order id, so
+// republishing the same order (a retried buy, the reconciler) stores it once
+// within the duplicate window; the persister's insert is idempotent beyond it.
+//
+// An error means the order may or may not be stored: the caller must not
+// give the stock back, the reservation in Redis still claims it.
+func (p *Publisher) Publish(ctx context.Context, r stock.Reservation) error {
+	if !p.b.Connected() {
+		return ErrBrokerDown
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("order: encode order %d: %w", r.OrderID, err)
+	}
+	msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(r.OrderID, 10))
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if _, err := p.b.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(p.b.cfg.Stream)); err != nil {
+		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("%w: %v", ErrBrokerDown, err)
+		}
+		return fmt.Errorf("order: publish order %d: %w", r.OrderID, err)
+	}
+	return nil
+}
+
+// decodeCreated reads an order-created message back into a PENDING order.
+func decodeCreated(data []byte) (Order, error) {
+	var r stock.Reservation
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Order{}, fmt.Errorf("order: decode order-created message: %w", err)
+	}
+	if r.OrderID == 0 || r.Quantity < 1 {
+		return Order{}, fmt.Errorf("order: order-created message without id or quantity")
+	}
+	return FromReservation(r), nil
+}
+
+// FromReservation turns a Redis reservation into the PENDING order it stands for.
+func FromReservation(r stock.Reservation) Order {
+	return Order{
+		ID:          r.OrderID,
+		ActivityID:  r.ActivityID,
+		ItemID:      r.ItemID,
+		UserID:      r.UserID,
+		Quantity:    r.Quantity,
+		AmountCents: r.AmountCents,
+		Status:      StatusPending,
+		CreatedAt:   r.CreatedAt.UTC(),
+		ExpireAt:    r.ExpireAt.UTC(),
+	}
+}

@@ -1,0 +1,58 @@
+package stock
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// RestockRequest names a cancelled order whose units go back on sale.
+type RestockRequest struct {
+	ActivityID, ItemID, UserID, OrderID int64
+	// Quantity is the order's units, ≥ 1.
+	Quantity int64
+}
+
+// RestockResult is the outcome of a Restock that reached Redis.
+type RestockResult struct {
+	// Restocked is true when this call gave the units back, false when an
+	// earlier call for the same order already had (nothing changed).
+	Restocked bool
+	// Available is the item's stock after the call.
+	Available int64
+}
+
+// Restock gives a cancelled order's units back to the item's stock, frees
+// them from the user's per-user count and drops any reservation left for the
+// order, all in one script. It is idempotent per order id, so only the caller
+// that won the PENDING → CANCELLED update should call it, and it (or a sweeper
+// after a crash) may retry it freely: the units come back exactly once.
+//
+// ErrNotPublished means the item hash is gone (Redis lost its state); nothing
+// is written, and the rebuild from PostgreSQL accounts for the order instead.
+func (s *Store) Restock(ctx context.Context, r RestockRequest) (RestockResult, error) {
+	if r.Quantity < 1 {
+		return RestockResult{}, fmt.Errorf("stock: restock: quantity %d must be >= 1", r.Quantity)
+	}
+	aid, iid := r.ActivityID, r.ItemID
+	orderID := strconv.FormatInt(r.OrderID, 10)
+	v, err := restockScript.Run(ctx, s.rdb,
+		[]string{s.keys.Item(aid, iid), s.keys.Buyers(aid, iid), s.keys.Reservations(aid, iid),
+			s.keys.ReservationTimes(aid, iid), s.keys.Restocked(aid, iid)},
+		orderID, strconv.FormatInt(r.UserID, 10), r.Quantity,
+	).Result()
+	if err != nil {
+		return RestockResult{}, fmt.Errorf("stock: restock order %s: %w", orderID, err)
+	}
+	ints, err := replyInts("restock", v, 1)
+	if err != nil {
+		return RestockResult{}, err
+	}
+	if err := codeErr(ints[0]); err != nil {
+		return RestockResult{}, err
+	}
+	if len(ints) != 2 {
+		return RestockResult{}, fmt.Errorf("stock: restock: unexpected reply %v", v)
+	}
+	return RestockResult{Restocked: ints[0] == codeOK, Available: ints[1]}, nil
+}
