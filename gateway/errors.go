@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -78,7 +79,8 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, order.ErrNotFound):
 		return errNotFound
 	case errors.Is(err, order.ErrInvalid):
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: err.Error()}
+		msg := strings.TrimPrefix(err.Error(), order.ErrInvalid.Error()+": ")
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg}
 	case errors.Is(err, order.ErrAlreadyPublished):
 		return newError(http.StatusConflict, CodeAlreadyPublished, "activity is already published")
 	case errors.Is(err, stock.ErrSoldOut):

@@ -47,3 +47,8 @@ var NodeRenew string
 //
 //go:embed node_release.lua
 var NodeRelease string
+
+// Rebuild restores an item whose Redis state was lost, from PostgreSQL's figures.
+//
+//go:embed rebuild.lua
+var Rebuild string

@@ -14,7 +14,7 @@ func TestScriptsDocumentTheirContract(t *testing.T) {
 	t.Parallel()
 	embedded := map[string]string{
 		"buy.lua": lua.Buy, "warm.lua": lua.Warm, "restock.lua": lua.Restock,
-		"sem_acquire.lua": lua.SemAcquire, "sem_renew.lua": lua.SemRenew, "sem_release.lua": lua.SemRelease,
+		"rebuild.lua": lua.Rebuild, "sem_acquire.lua": lua.SemAcquire, "sem_renew.lua": lua.SemRenew, "sem_release.lua": lua.SemRelease,
 		"node_renew.lua": lua.NodeRenew, "node_release.lua": lua.NodeRelease,
 	}
 	files, err := filepath.Glob("*.lua")

@@ -21,6 +21,7 @@ var (
 	buyScript         = redis.NewScript(lua.Buy)
 	warmScript        = redis.NewScript(lua.Warm)
 	restockScript     = redis.NewScript(lua.Restock)
+	rebuildScript     = redis.NewScript(lua.Rebuild)
 	semAcquireScript  = redis.NewScript(lua.SemAcquire)
 	semRenewScript    = redis.NewScript(lua.SemRenew)
 	semReleaseScript  = redis.NewScript(lua.SemRelease)

@@ -1,0 +1,40 @@
+-- rebuild.lua: restore an item whose Redis state was lost, from the system of record.
+--
+-- KEYS[1] item hash       (written only if missing)
+-- KEYS[2] buyers hash     user_id -> live units; replaced
+-- KEYS[3] restocked set   order ids whose units are already counted as available; added to
+--
+-- ARGV[1] available units (total - live units)
+-- ARGV[2] total units
+-- ARGV[3] price in cents
+-- ARGV[4] start_ms
+-- ARGV[5] end_ms
+-- ARGV[6] per-user limit (0 = no limit)
+-- ARGV[7] payment timeout in seconds
+-- ARGV[8] n: the number of buyer pairs that follow
+-- ARGV[9 .. 8+2n]   user_id, units, user_id, units, ...
+-- ARGV[9+2n ..]     order ids of cancelled orders (decimal strings)
+--
+-- Returns 1 if the item was rebuilt, 0 if its hash exists (nothing changed:
+-- live state always wins over a rebuild).
+
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+
+-- Arguments go to Redis in chunks: unpack() of a very long list would
+-- overflow the Lua C stack.
+local function chunked(cmd, key, from, to, step)
+  for i = from, to, step do
+    redis.call(cmd, key, unpack(ARGV, i, math.min(i + step - 1, to)))
+  end
+end
+
+local n = tonumber(ARGV[8])
+redis.call('DEL', KEYS[2])
+chunked('HSET', KEYS[2], 9, 8 + 2 * n, 1000)
+chunked('SADD', KEYS[3], 9 + 2 * n, #ARGV, 1000)
+redis.call('HSET', KEYS[1],
+  'stock', ARGV[1], 'total', ARGV[2], 'price', ARGV[3],
+  'start_ms', ARGV[4], 'end_ms', ARGV[5], 'limit', ARGV[6], 'timeout_s', ARGV[7])
+return 1
