@@ -31,6 +31,10 @@ const (
 	CodeBusy             = "BUSY"
 	CodeUnavailable      = "UNAVAILABLE"
 	CodeInternal         = "INTERNAL"
+	CodeBadSignature     = "INVALID_SIGNATURE"
+	CodeAmountMismatch   = "AMOUNT_MISMATCH"
+	CodeOrderClosed      = "ORDER_CLOSED"
+	CodeNotPending       = "NOT_PENDING"
 )
 
 // apiError is an error with its HTTP face. Handlers return domain errors or
@@ -83,6 +87,17 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg}
 	case errors.Is(err, order.ErrAlreadyPublished):
 		return newError(http.StatusConflict, CodeAlreadyPublished, "activity is already published")
+	case errors.Is(err, order.ErrNotPending):
+		return newError(http.StatusConflict, CodeNotPending, "order is not pending")
+	case errors.Is(err, order.ErrClosed):
+		return newError(http.StatusConflict, CodeOrderClosed, "order is closed to payment; refund the trade")
+	case errors.Is(err, order.ErrDuplicateTrade):
+		return newError(http.StatusConflict, CodeOrderClosed, "trade_no already paid another order")
+	case errors.Is(err, order.ErrAmountMismatch):
+		return newError(http.StatusBadRequest, CodeAmountMismatch, "amount_cents does not match the order")
+	case errors.Is(err, order.ErrNotPersisted):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "order is being processed, retry shortly", RetryAfter: 1}
 	case errors.Is(err, stock.ErrSoldOut):
 		return newError(http.StatusConflict, CodeSoldOut, "item is sold out")
 	case errors.Is(err, stock.ErrLimitExceeded):

@@ -89,13 +89,9 @@ func (s *Server) getOrder(c *gin.Context) {
 		_ = c.Error(ae)
 		return
 	}
-	o, err := s.d.Lookup.Order(c, id)
+	o, err := s.d.Orders.Get(c, id, caller(c).UserID)
 	if err != nil {
 		_ = c.Error(err)
-		return
-	}
-	if o.UserID != caller(c).UserID {
-		_ = c.Error(errNotFound)
 		return
 	}
 	c.JSON(http.StatusOK, orderOut(o))

@@ -27,7 +27,8 @@ type Deps struct {
 	Catalog   *order.Catalog
 	Store     *order.Store
 	Admin     *order.Admin
-	Lookup    *order.Lookup
+	Orders    *order.Orders
+	Signer    *Signer
 	Publisher *order.Publisher
 	Broker    *order.Broker
 	Registry  *prometheus.Registry
@@ -87,6 +88,8 @@ func New(d Deps) (*Server, error) {
 	user := api.Group("", d.Auth.requireUser())
 	user.POST("/seckill", s.buy)
 	user.GET("/orders/:id", s.getOrder)
+	user.POST("/orders/:id/cancel", s.cancelOrder)
+	api.POST("/payments/callback", s.paymentCallback)
 	s.engine = r
 	return s, nil
 }

@@ -40,6 +40,11 @@ type harness struct {
 	broker     *order.Broker
 	persister  *order.Persister
 	reconciler *order.Reconciler
+	canceller  *order.Canceller
+	timeouts   *order.Timeouts
+	sweeper    *order.Sweeper
+	recovery   *order.Recovery
+	signer     *gateway.Signer
 	auth       *gateway.Auth
 	hooks      *gateway.Hooks
 	soldOut    *stock.SoldOut
@@ -75,6 +80,16 @@ func setup(t *testing.T) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
+	h.signer = gateway.NewSigner(testSecret + "-payments")
+	h.canceller = order.NewCanceller(log, h.store, h.stock)
+	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sweeper = order.NewSweeper(log, h.store, h.canceller, order.SweeperConfig{
+		Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond, ReturnAfter: 100 * time.Millisecond})
+	h.recovery = order.NewRecovery(log, h.store, h.stock, h.broker.OrdersDrained("persister"),
+		order.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond})
 	reg := prometheus.NewRegistry()
 	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
@@ -84,8 +99,9 @@ func setup(t *testing.T) *harness {
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: h.soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
-		Lookup: order.NewLookup(h.store, h.broker), Publisher: order.NewPublisher(h.broker, 2*time.Second),
-		Broker: h.broker, Registry: reg,
+		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
+		Publisher: order.NewPublisher(h.broker, 2*time.Second),
+		Broker:    h.broker, Registry: reg,
 		Checks: map[string]func(context.Context) error{"postgres": h.store.Ping, "nats": h.broker.Ping},
 		Flow: gateway.FlowConfig{LogDir: t.TempDir(), BuyQPS: 1e6, UserQPS: 100_000,
 			BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000},
@@ -99,12 +115,12 @@ func setup(t *testing.T) *harness {
 	t.Cleanup(h.srv.Close)
 
 	h.persister, err = order.NewPersister(ctx, log, h.broker, h.store, h.stock, m,
-		order.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond}, nil)
+		order.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond}, h.timeouts.Schedule)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.reconciler = order.NewReconciler(log, h.store, h.stock, m,
-		order.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond}, nil)
+		order.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond}, h.timeouts.Schedule)
 	h.admin, err = h.auth.Mint("admin", gateway.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -69,4 +69,16 @@ var (
 	// naming the offending field, e.g. "order: invalid: end_at must be after
 	// start_at", which is safe to show to the caller.
 	ErrInvalid = errors.New("order: invalid")
+	// ErrNotPending means the order is PAID or CANCELLED and cannot change.
+	ErrNotPending = errors.New("order: not pending")
+	// ErrClosed means a payment arrived for a CANCELLED order (or a second,
+	// different trade for a PAID one): it must be refunded.
+	ErrClosed = errors.New("order: closed to payment")
+	// ErrAmountMismatch means a payment's amount differs from the order's.
+	ErrAmountMismatch = errors.New("order: amount mismatch")
+	// ErrDuplicateTrade means the trade number already paid another order.
+	ErrDuplicateTrade = errors.New("order: trade number already used")
+	// ErrNotPersisted means the order was accepted but its row is not
+	// written yet: the caller should retry shortly.
+	ErrNotPersisted = errors.New("order: accepted, not persisted yet")
 )

@@ -41,6 +41,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // mean the input was wrong and retrying cannot help. Other errors are
 // wrapped as they are.
 func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 && pgErr.Code[:2] == "23" {
 		what := pgErr.ConstraintName

@@ -69,6 +69,11 @@ type NATSConfig struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	PublishTimeout  time.Duration `yaml:"publish_timeout"`
 	Replicas        int           `yaml:"replicas"`
+	TimeoutStream   string        `yaml:"timeout_stream"`
+	// Schedules: "auto" uses message schedules when the server has them
+	// (2.12+), "off" forces the delayed-redelivery fallback.
+	Schedules             string `yaml:"schedules"`
+	FallbackMaxAckPending int    `yaml:"fallback_max_ack_pending"`
 }
 
 // AuthConfig is the JWT secret shared by the gateways and `seckill token`.
@@ -114,6 +119,12 @@ type WorkerConfig struct {
 	Persisters        int           `yaml:"persisters"`
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	ReconcileGrace    time.Duration `yaml:"reconcile_grace"`
+	TimeoutBatch      int           `yaml:"timeout_batch"`
+	SweepInterval     time.Duration `yaml:"sweep_interval"`
+	SweepGrace        time.Duration `yaml:"sweep_grace"`
+	ReturnRetryAfter  time.Duration `yaml:"return_retry_after"`
+	RecoveryInterval  time.Duration `yaml:"recovery_interval"`
+	RecoverySettle    time.Duration `yaml:"recovery_settle"`
 }
 
 // LogConfig is the structured log.
@@ -133,7 +144,8 @@ func defaultConfig() Config {
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
 		Postgres: PostgresConfig{DSN: "postgres://postgres@127.0.0.1:5432/seckill?sslmode=disable", MaxConns: 16},
 		NATS: NATSConfig{DataDir: "./data/nats", Listen: "127.0.0.1:14222", Stream: "SECKILL_ORDERS",
-			Subject: "seckill.orders", DuplicateWindow: 2 * time.Minute, PublishTimeout: 2 * time.Second, Replicas: 1},
+			Subject: "seckill.orders", DuplicateWindow: 2 * time.Minute, PublishTimeout: 2 * time.Second, Replicas: 1,
+			TimeoutStream: "SECKILL_TIMEOUTS", Schedules: "auto", FallbackMaxAckPending: 1_000_000},
 		Auth:    AuthConfig{Secret: devSecret},
 		Payment: PaymentConfig{Secret: devSecret},
 		Sentinel: SentinelConfig{LogDir: "./data/sentinel", BuyQPS: 50000, UserQPS: 10,
@@ -142,7 +154,9 @@ func defaultConfig() Config {
 		Buy: BuyConfig{IdempotencyTTL: 24 * time.Hour, NodeLeaseTTL: 15 * time.Second,
 			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond},
 		Worker: WorkerConfig{BatchSize: 1000, FetchWait: 50 * time.Millisecond, AckWait: 30 * time.Second,
-			Persisters: 2, ReconcileInterval: 2 * time.Second, ReconcileGrace: 10 * time.Second},
+			Persisters: 2, ReconcileInterval: 2 * time.Second, ReconcileGrace: 10 * time.Second,
+			TimeoutBatch: 500, SweepInterval: 5 * time.Second, SweepGrace: time.Second, ReturnRetryAfter: 5 * time.Second,
+			RecoveryInterval: time.Second, RecoverySettle: 5 * time.Second},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -288,6 +302,15 @@ func (c Config) validate() error {
 	}
 	if c.Worker.BatchSize < 1 || c.Worker.BatchSize > 10000 {
 		bad("worker.batch_size", "must be between 1 and 10000")
+	}
+	if c.NATS.Schedules != "auto" && c.NATS.Schedules != "off" {
+		bad("nats.schedules", "must be auto or off")
+	}
+	if c.Worker.SweepInterval < 100*time.Millisecond {
+		bad("worker.sweep_interval", "must be at least 100ms")
+	}
+	if c.Worker.RecoverySettle < c.NATS.PublishTimeout {
+		bad("worker.recovery_settle", "must be at least nats.publish_timeout")
 	}
 	if c.Worker.ReconcileGrace < time.Second {
 		bad("worker.reconcile_grace", "must be at least 1s")

@@ -195,8 +195,10 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, SoldOut: soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Store: store, Admin: order.NewAdmin(store, sk),
-		Lookup: order.NewLookup(store, broker), Publisher: order.NewPublisher(broker, cfg.NATS.PublishTimeout),
-		Broker: broker, Registry: reg, Checks: checks,
+		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, sk)),
+		Signer:    gateway.NewSigner(cfg.Payment.Secret),
+		Publisher: order.NewPublisher(broker, cfg.NATS.PublishTimeout),
+		Broker:    broker, Registry: reg, Checks: checks,
 		Flow: gateway.FlowConfig{
 			LogDir: cfg.Sentinel.LogDir, BuyQPS: cfg.Sentinel.BuyQPS, UserQPS: cfg.Sentinel.UserQPS,
 			BreakerErrors: cfg.Sentinel.BreakerErrors, BreakerWindowMs: cfg.Sentinel.BreakerWindowMs,
@@ -227,20 +229,38 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	return srv.Handler(), cleanup, nil
 }
 
+// persisterDurable is the JetStream consumer all workers share.
+const persisterDurable = "persister"
+
 func startWorker(ctx context.Context, log *slog.Logger, cfg Config, reg *prometheus.Registry, sk *stock.Store,
 	store *order.Store, broker *order.Broker, goRun func(func(context.Context) error)) error {
 	m := order.NewMetrics(reg)
-	pcfg := order.PersisterConfig{BatchSize: cfg.Worker.BatchSize, FetchWait: cfg.Worker.FetchWait, AckWait: cfg.Worker.AckWait}
+	canceller := order.NewCanceller(log, store, sk)
+	timeouts, err := order.OpenTimeouts(ctx, log, broker, store, canceller, order.TimeoutConfig{
+		Stream: cfg.NATS.TimeoutStream, Batch: cfg.Worker.TimeoutBatch,
+		FallbackMaxAckPending: cfg.NATS.FallbackMaxAckPending, DisableSchedules: cfg.NATS.Schedules == "off",
+	})
+	if err != nil {
+		return err
+	}
+	pcfg := order.PersisterConfig{Durable: persisterDurable, BatchSize: cfg.Worker.BatchSize,
+		FetchWait: cfg.Worker.FetchWait, AckWait: cfg.Worker.AckWait}
 	for i := 0; i < max(1, cfg.Worker.Persisters); i++ {
-		p, err := order.NewPersister(ctx, log, broker, store, sk, m, pcfg, nil)
+		p, err := order.NewPersister(ctx, log, broker, store, sk, m, pcfg, timeouts.Schedule)
 		if err != nil {
 			return err
 		}
 		goRun(p.Run)
 	}
-	rec := order.NewReconciler(log, store, sk, m, order.ReconcilerConfig{
+	goRun(timeouts.Run)
+	goRun(order.NewReconciler(log, store, sk, m, order.ReconcilerConfig{
 		Grace: cfg.Worker.ReconcileGrace, Every: cfg.Worker.ReconcileInterval,
-	}, nil)
-	goRun(rec.Run)
+	}, timeouts.Schedule).Run)
+	goRun(order.NewSweeper(log, store, canceller, order.SweeperConfig{
+		Every: cfg.Worker.SweepInterval, Grace: cfg.Worker.SweepGrace, ReturnAfter: cfg.Worker.ReturnRetryAfter,
+	}).Run)
+	goRun(order.NewRecovery(log, store, sk, broker.OrdersDrained(persisterDurable), order.RecoveryConfig{
+		Every: cfg.Worker.RecoveryInterval, Settle: cfg.Worker.RecoverySettle,
+	}).Run)
 	return nil
 }

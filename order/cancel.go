@@ -1,0 +1,70 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/seckill/seckill/stock"
+)
+
+// Canceller is the one code path for every cancellation (payment timeout,
+// user cancel, sweeper): a conditional UPDATE picks the winners, and only
+// they give their units back to Redis. The restock script keeps a per-order
+// marker, so a retry after a crash between the two steps cannot return the
+// units twice; the row's stock_returned records that the return finished.
+type Canceller struct {
+	store *Store
+	stock *stock.Store
+	log   *slog.Logger
+	// AfterUpdate, when set, runs between the UPDATE and the stock return;
+	// an error stops there, as a crash would. Tests use it.
+	AfterUpdate func(won []Order) error
+}
+
+// NewCanceller returns the cancellation path over both stores.
+func NewCanceller(log *slog.Logger, st *Store, sk *stock.Store) *Canceller {
+	return &Canceller{store: st, stock: sk, log: log}
+}
+
+// Cancel cancels those of ids that are PENDING (and, with dueOnly, past
+// expire_at) and returns the orders this call moved.
+func (c *Canceller) Cancel(ctx context.Context, ids []int64, reason CancelReason, dueOnly bool) ([]Order, error) {
+	won, err := c.store.CancelPending(ctx, ids, reason, dueOnly)
+	if err != nil || len(won) == 0 {
+		return won, err
+	}
+	if c.AfterUpdate != nil {
+		if err := c.AfterUpdate(won); err != nil {
+			return won, err
+		}
+	}
+	return won, c.ReturnStock(ctx, won)
+}
+
+// ReturnStock gives cancelled orders' units back (exactly once per order),
+// frees the users' quota, and records stock_returned. Orders whose item has
+// no Redis state are left unreturned: the rebuild counts them as available.
+func (c *Canceller) ReturnStock(ctx context.Context, orders []Order) error {
+	var returned []int64
+	var errs []error
+	for _, o := range orders {
+		_, err := c.stock.Restock(ctx, stock.RestockRequest{
+			ActivityID: o.ActivityID, ItemID: o.ItemID, OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity,
+		})
+		switch {
+		case err == nil: // restocked now, or by an earlier attempt
+			returned = append(returned, o.ID)
+		case errors.Is(err, stock.ErrNotPublished):
+			// Redis lost the item; recovery rebuilds it with these units
+			// available and marks them restocked.
+		default:
+			errs = append(errs, fmt.Errorf("order %d: %w", o.ID, err))
+		}
+	}
+	if err := c.store.MarkStockReturned(ctx, returned); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,178 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/seckill/seckill/stock"
+)
+
+// RecoveryConfig tunes Redis-loss recovery.
+type RecoveryConfig struct {
+	// Every is how often published items are checked for lost Redis state.
+	Every time.Duration
+	// Settle is how long an item must have been missing before it is
+	// rebuilt: longer than a publish can take, so every buy that passed the
+	// script before the loss has reached JetStream.
+	Settle time.Duration
+}
+
+// Recovery rebuilds items whose Redis state is gone (Redis restarted without
+// persistence, or was flushed). Until an item is rebuilt its buy script
+// answers NOT_PUBLISHED and the gateway answers 503: nothing sells from
+// missing state. The rebuild waits until every accepted order is in
+// PostgreSQL (the order stream is drained), then sets available = total −
+// live units, restores the per-user counts, and marks cancelled orders as
+// returned.
+type Recovery struct {
+	cfg     RecoveryConfig
+	store   *Store
+	stock   *stock.Store
+	drained func(context.Context) (bool, error)
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu      sync.Mutex
+	missing map[itemKey]time.Time
+}
+
+// NewRecovery returns a recovery loop; drained reports whether the order
+// pipeline holds no accepted order that is not yet in PostgreSQL.
+func NewRecovery(log *slog.Logger, st *Store, sk *stock.Store, drained func(context.Context) (bool, error), cfg RecoveryConfig) *Recovery {
+	if cfg.Every <= 0 {
+		cfg.Every = time.Second
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 3 * time.Second
+	}
+	return &Recovery{cfg: cfg, store: st, stock: sk, drained: drained, log: log, now: time.Now, missing: map[itemKey]time.Time{}}
+}
+
+// Run checks every cfg.Every until ctx is done.
+func (r *Recovery) Run(ctx context.Context) error {
+	return stock.Loop(ctx, r.log, "recovery", r.cfg.Every, func(ctx context.Context) error {
+		_, err := r.RunOnce(ctx)
+		return err
+	})
+}
+
+// RunOnce detects missing items and rebuilds those that have settled; it
+// returns how many it rebuilt.
+func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
+	now := r.now()
+	items, err := r.store.PublishedItems(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return 0, err
+	}
+	keys := make([]stock.ItemRef, len(items))
+	for i, it := range items {
+		keys[i] = stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
+	}
+	exists, err := r.stock.Exists(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ready []CatalogItem
+	for i, it := range items {
+		k := itemKey{it.ActivityID, it.ItemID}
+		if exists[i] {
+			delete(r.missing, k)
+			continue
+		}
+		since, seen := r.missing[k]
+		if !seen {
+			r.missing[k] = now
+			r.log.Error("Redis state of a published item is missing; buys answer 503 until it is rebuilt",
+				"activity_id", it.ActivityID, "item_id", it.ItemID)
+			continue
+		}
+		if now.Sub(since) >= r.cfg.Settle {
+			ready = append(ready, it)
+		}
+	}
+	if len(ready) == 0 {
+		return 0, nil
+	}
+	ok, err := r.drained(ctx)
+	if err != nil || !ok {
+		return 0, err
+	}
+	rebuilt := 0
+	var errs []error
+	for _, it := range ready {
+		if err := r.rebuild(ctx, it); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(r.missing, itemKey{it.ActivityID, it.ItemID})
+		rebuilt++
+	}
+	return rebuilt, errors.Join(errs...)
+}
+
+func (r *Recovery) rebuild(ctx context.Context, it CatalogItem) error {
+	held, cancelled, err := r.store.LiveUnits(ctx, it.ItemID)
+	if err != nil {
+		return err
+	}
+	// Reservations that survived a partial loss are orders too.
+	snap, err := r.stock.Snapshot(ctx, it.ActivityID, it.ItemID)
+	if err != nil {
+		return err
+	}
+	ids := make([]int64, len(snap.Reservations))
+	for i, res := range snap.Reservations {
+		ids[i] = res.OrderID
+	}
+	persisted, err := r.store.ExistingOrderIDs(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, res := range snap.Reservations {
+		if !persisted[res.OrderID] {
+			held[res.UserID] += res.Quantity
+		}
+	}
+	created, err := r.stock.Rebuild(ctx, stock.ItemState{
+		Meta: stock.ItemMeta{
+			ActivityID: it.ActivityID, ItemID: it.ItemID, Total: it.Stock, PriceCents: it.PriceCents,
+			StartAt: it.StartAt, EndAt: it.EndAt, PerUserLimit: it.PerUserLimit, PayTimeout: it.PayTimeout,
+		},
+		Held:      held,
+		Cancelled: cancelled,
+	})
+	if err != nil {
+		return fmt.Errorf("order: rebuild item %d: %w", it.ItemID, err)
+	}
+	if created {
+		var live int64
+		for _, u := range held {
+			live += u
+		}
+		r.log.Warn("rebuilt lost Redis state from PostgreSQL", "activity_id", it.ActivityID,
+			"item_id", it.ItemID, "available", it.Stock-live, "live_units", live, "cancelled_orders", len(cancelled))
+	}
+	return nil
+}
+
+// OrdersDrained reports whether the persister consumer has nothing waiting
+// and nothing in flight: every accepted order published so far is a row.
+func (b *Broker) OrdersDrained(durable string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		c, err := b.JS.Consumer(ctx, b.cfg.Stream, durable)
+		if err != nil {
+			return false, fmt.Errorf("order: persister consumer info: %w", err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false, fmt.Errorf("order: persister consumer info: %w", err)
+		}
+		return info.NumPending == 0 && info.NumAckPending == 0, nil
+	}
+}

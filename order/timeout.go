@@ -1,0 +1,249 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TimeoutConfig tunes the payment-timeout timers.
+type TimeoutConfig struct {
+	Stream  string // default SECKILL_TIMEOUTS
+	Durable string // default "timeouts"
+	Batch   int    // due messages handled per batch
+	// FallbackMaxAckPending sizes the consumer when the server cannot
+	// schedule messages: every pending order is then an in-flight,
+	// NAK-delayed message and counts against MaxAckPending.
+	FallbackMaxAckPending int
+	// DisableSchedules forces the fallback even on a server that schedules.
+	DisableSchedules bool
+}
+
+// Timeouts fires each order's payment timeout at its expire_at.
+//
+// On nats-server 2.12+ it uses JetStream message schedules: persisting an
+// order publishes a message on "<subject>.timeout.sched.<id>" with
+// "Nats-Schedule: @at <expire_at>"; at that time the server copies it to
+// "<subject>.timeout.due.<id>", which the consumer turns into a cancel.
+// On an older server (the stream comes back without AllowMsgSchedules) the
+// message goes straight to the due subject and the consumer holds it back
+// with NakWithDelay until expire_at.
+//
+// Either way an early message never cancels early: the cancel's UPDATE
+// also requires expire_at <= now(), and an early arrival waits for the rest.
+type Timeouts struct {
+	cfg       TimeoutConfig
+	b         *Broker
+	cons      jetstream.Consumer
+	cancel    *Canceller
+	store     *Store
+	scheduled bool
+	log       *slog.Logger
+	now       func() time.Time
+	// OnCancelled, when set, is told each order this timer cancelled and
+	// when (tests measure lateness with it).
+	OnCancelled func(o Order, at time.Time)
+}
+
+type timeoutMsg struct {
+	OrderID  int64 `json:"order_id,string"`
+	ExpireMs int64 `json:"expire_ms"`
+}
+
+// OpenTimeouts creates the timeout stream and consumer and reports (with a
+// warning) when it has to fall back to delayed redelivery.
+func OpenTimeouts(ctx context.Context, log *slog.Logger, b *Broker, st *Store, c *Canceller, cfg TimeoutConfig) (*Timeouts, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = "SECKILL_TIMEOUTS"
+	}
+	if cfg.Durable == "" {
+		cfg.Durable = "timeouts"
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.FallbackMaxAckPending <= 0 {
+		cfg.FallbackMaxAckPending = 1_000_000
+	}
+	sc := jetstream.StreamConfig{
+		Name:              cfg.Stream,
+		Description:       "seckill payment-timeout timers",
+		Subjects:          []string{b.cfg.Subject + ".timeout.>"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxAge:            50 * time.Hour, // > the longest payment timeout (24h) plus a day of downtime
+		Duplicates:        b.cfg.DuplicateWindow,
+		Replicas:          b.cfg.Replicas,
+		AllowMsgSchedules: !cfg.DisableSchedules,
+	}
+	stream, err := b.JS.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("order: ensure stream %s: %w", cfg.Stream, err)
+	}
+	// An old server accepts the config and silently drops the field.
+	scheduled := stream.CachedInfo().Config.AllowMsgSchedules
+	if !scheduled && !cfg.DisableSchedules {
+		log.Warn("NATS server cannot schedule messages (needs 2.12+); payment timeouts fall back to delayed redelivery",
+			"stream", cfg.Stream, "max_ack_pending", cfg.FallbackMaxAckPending)
+	}
+	maxAck := 20 * cfg.Batch
+	if !scheduled {
+		maxAck = cfg.FallbackMaxAckPending
+	}
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		Description:   "seckill workers cancelling unpaid orders",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: maxAck,
+		FilterSubject: b.cfg.Subject + ".timeout.due.>",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("order: timeout consumer: %w", err)
+	}
+	return &Timeouts{cfg: cfg, b: b, cons: cons, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now}, nil
+}
+
+// Scheduled reports whether the server schedules the timers (false: fallback).
+func (t *Timeouts) Scheduled() bool { return t.scheduled }
+
+// Schedule arms the timers of persisted orders; it is the persister's
+// AfterPersist hook. Scheduling an order twice is harmless: a schedule
+// subject holds one schedule (the newer replaces the older), the message id
+// dedupes within the window, and a second cancel finds nothing PENDING.
+func (t *Timeouts) Schedule(ctx context.Context, orders []Order) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(orders))
+	for _, o := range orders {
+		if o.Status != StatusPending {
+			continue
+		}
+		data, _ := json.Marshal(timeoutMsg{OrderID: o.ID, ExpireMs: o.ExpireAt.UnixMilli()})
+		id := strconv.FormatInt(o.ID, 10)
+		due := t.b.cfg.Subject + ".timeout.due." + id
+		msg := &nats.Msg{Subject: due, Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, "timeout-"+id)
+		if t.scheduled {
+			msg.Subject = t.b.cfg.Subject + ".timeout.sched." + id
+			// Full precision: the server parses RFC 3339 with fractions, and
+			// whole seconds would fire up to a second early.
+			msg.Header.Set(jetstream.ScheduleHeader, "@at "+o.ExpireAt.UTC().Format(time.RFC3339Nano))
+			msg.Header.Set(jetstream.ScheduleTargetHeader, due)
+		}
+		f, err := t.b.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("order: schedule timeout of %d: %w", o.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("order: schedule timeout: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Run handles due timers until ctx is done.
+func (t *Timeouts) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if _, err := t.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			t.log.Warn("payment timeout batch failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+	return nil
+}
+
+// RunOnce fetches one batch of due timers and cancels the orders still
+// PENDING; it returns how many orders it cancelled.
+func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
+	batch, err := t.cons.Fetch(t.cfg.Batch, jetstream.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return 0, fmt.Errorf("order: fetch timeouts: %w", err)
+	}
+	now := t.now()
+	due := map[int64]jetstream.Msg{}
+	var ids []int64
+	for msg := range batch.Messages() {
+		var m timeoutMsg
+		if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrderID == 0 {
+			t.log.Error("terminating undecodable timeout message", "subject", msg.Subject())
+			_ = msg.Term()
+			continue
+		}
+		if wait := time.UnixMilli(m.ExpireMs).Sub(now); wait > 0 {
+			// Early (the fallback always is): come back exactly when due.
+			_ = msg.NakWithDelay(wait)
+			continue
+		}
+		due[m.OrderID] = msg
+		ids = append(ids, m.OrderID)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(ids) == 0 {
+		return 0, fmt.Errorf("order: fetch timeouts: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	won, err := t.cancel.Cancel(ctx, ids, CancelTimeout, true)
+	at := time.Now()
+	if t.OnCancelled != nil {
+		for _, o := range won {
+			t.OnCancelled(o, at)
+		}
+	}
+	if err != nil && len(won) == 0 {
+		for _, msg := range due {
+			_ = msg.NakWithDelay(time.Second)
+		}
+		return 0, err
+	}
+	// A stock return that failed after the UPDATE is the sweeper's to finish;
+	// the cancel itself is done, so the timers are acked.
+	if err != nil {
+		t.log.Warn("stock return after timeout failed; sweeper will finish it", "err", err)
+	}
+	for _, o := range won {
+		_ = due[o.ID].Ack()
+		delete(due, o.ID)
+	}
+	// The rest were paid or cancelled already, or the database clock says
+	// not yet due: hold those back briefly, ack the others.
+	rest := make([]int64, 0, len(due))
+	for id := range due {
+		rest = append(rest, id)
+	}
+	pending, err := t.store.StillPending(ctx, rest)
+	if err != nil {
+		for _, msg := range due {
+			_ = msg.NakWithDelay(time.Second)
+		}
+		return len(won), err
+	}
+	for id, msg := range due {
+		if pending[id] {
+			_ = msg.NakWithDelay(100 * time.Millisecond)
+		} else {
+			_ = msg.Ack()
+		}
+	}
+	return len(won), nil
+}
