@@ -59,14 +59,27 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func setup(t *testing.T) *harness {
+// setupOpts changes a harness.
+type setupOpts struct {
+	// noSchedules runs the timers in their fallback (delayed redelivery).
+	noSchedules bool
+	// broker, when set, replaces the embedded test broker.
+	broker *order.Broker
+}
+
+func setup(t *testing.T) *harness { t.Helper(); return setupWith(t, setupOpts{}) }
+
+func setupWith(t *testing.T, opts setupOpts) *harness {
 	t.Helper()
 	ctx := context.Background()
 	log := testLogger(t)
 	h := &harness{t: t, hooks: &gateway.Hooks{}}
 	h.pool = ordertest.NewPool(t)
 	h.rdb, h.keys = stocktest.New(t)
-	h.broker = ordertest.NewBroker(t)
+	h.broker = opts.broker
+	if h.broker == nil {
+		h.broker = ordertest.NewBroker(t)
+	}
 	h.stock = stock.NewStore(h.rdb, h.keys)
 	h.store = order.NewStore(h.pool)
 	h.auth = gateway.NewAuth(testSecret)
@@ -82,7 +95,8 @@ func setup(t *testing.T) *harness {
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
-	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{})
+	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
+		Stream: h.broker.Config().Stream + "_TIMEOUTS", DisableSchedules: opts.noSchedules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +160,8 @@ func (h *harness) soldOutPaused(f func()) {
 	defer h.startPoller()
 	f()
 }
+
+func gatewaySignerFor(secret string) *gateway.Signer { return gateway.NewSigner(secret) }
 
 func (h *harness) beforePublish(ctx context.Context, r stock.Reservation) error {
 	if h.hooks.BeforePublish != nil {

@@ -1,0 +1,42 @@
+# seckill developer targets. `make test` needs only a running Redis and
+# PostgreSQL on 127.0.0.1 (trust auth for user postgres); NATS is embedded.
+
+GO      ?= go
+BIN     ?= bin/seckill
+IMAGE   ?= seckill
+PGHOST  ?= 127.0.0.1
+PGPORT  ?= 5432
+PGUSER  ?= postgres
+
+.PHONY: build run test vet docker clean
+
+## build: compile the binary to bin/seckill
+build:
+	$(GO) build -o $(BIN) ./cmd/seckill
+
+## run: create the seckill database if missing, then serve with configs/seckill.yaml
+run:
+	@out=$$(createdb -h $(PGHOST) -p $(PGPORT) -U $(PGUSER) -w seckill 2>&1) || case "$$out" in \
+		*"already exists"*) ;; \
+		*) echo "$$out" >&2; exit 1 ;; \
+	esac
+	$(GO) run ./cmd/seckill serve
+
+## test: every package, with the race detector
+test:
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+## vet: formatting check and go vet
+vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$unformatted" >&2; exit 1; \
+	fi
+	$(GO) vet ./...
+
+## docker: build the container image
+docker:
+	docker build -t $(IMAGE) .
+
+## clean: remove build output
+clean:
+	rm -rf bin out
