@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -124,8 +126,14 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
-// errorMiddleware writes the response for the last error a handler recorded.
+// errorMiddleware writes the response for the last error a handler recorded
+// and logs server-side failures. During an outage every request fails the
+// same way, so a failure is logged at most once a second per code, with the
+// number of failures it stands for.
 func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
+	var mu sync.Mutex
+	last := map[string]time.Time{}
+	suppressed := map[string]int{}
 	return func(c *gin.Context) {
 		c.Next()
 		if len(c.Errors) == 0 || c.Writer.Written() {
@@ -133,8 +141,20 @@ func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
 		}
 		ae := toAPIError(c.Errors.Last().Err)
 		if ae.Status >= 500 {
-			log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(),
-				"code", ae.Code, "err", ae.Error())
+			mu.Lock()
+			now := time.Now()
+			logIt := now.Sub(last[ae.Code]) >= time.Second
+			n := suppressed[ae.Code]
+			if logIt {
+				last[ae.Code], suppressed[ae.Code] = now, 0
+			} else {
+				suppressed[ae.Code]++
+			}
+			mu.Unlock()
+			if logIt {
+				log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(),
+					"code", ae.Code, "err", ae.Error(), "similar_failures_not_logged", n)
+			}
 		}
 		writeError(c, ae)
 	}

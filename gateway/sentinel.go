@@ -90,7 +90,7 @@ func initSentinel(cfg FlowConfig) error {
 func enterBuy(userID int64) (*base.SentinelEntry, *apiError) {
 	e, b := sentinel.Entry(resBuy, sentinel.WithTrafficType(base.Inbound), sentinel.WithArgs(userID))
 	if b != nil {
-		return nil, &apiError{Status: 429, Code: CodeRateLimited, Message: "rate limited, retry shortly", RetryAfter: 1}
+		return nil, &apiError{Status: 429, Code: CodeRateLimited, Message: "rate limited, retry shortly", RetryAfter: 1, cause: fmt.Errorf("%s: %s", b.BlockType(), b.BlockMsg())}
 	}
 	return e, nil
 }

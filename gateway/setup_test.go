@@ -25,6 +25,10 @@ import (
 	"github.com/seckill/seckill/stock/stocktest"
 )
 
+// sentinelLogDir is Sentinel's log folder: its state is per process, so
+// one folder for the whole test binary (never ~/logs/csp).
+var sentinelLogDir = os.TempDir() + "/seckill-sentinel-test"
+
 const testSecret = "test-secret-0123456789abcdefghijklmnop"
 
 // harness is one gateway (and the worker parts, run on demand) over the
@@ -45,6 +49,7 @@ type harness struct {
 	sweeper    *order.Sweeper
 	recovery   *order.Recovery
 	signer     *gateway.Signer
+	node       *stock.NodeLease
 	auth       *gateway.Auth
 	hooks      *gateway.Hooks
 	soldOut    *stock.SoldOut
@@ -65,6 +70,10 @@ type setupOpts struct {
 	noSchedules bool
 	// broker, when set, replaces the embedded test broker.
 	broker *order.Broker
+	// rdb, when set, replaces the shared test Redis (key prefix "sk").
+	rdb redis.UniversalClient
+	// flow, when set, replaces the permissive Sentinel rules.
+	flow *gateway.FlowConfig
 }
 
 func setup(t *testing.T) *harness { t.Helper(); return setupWith(t, setupOpts{}) }
@@ -75,7 +84,11 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	log := testLogger(t)
 	h := &harness{t: t, hooks: &gateway.Hooks{}}
 	h.pool = ordertest.NewPool(t)
-	h.rdb, h.keys = stocktest.New(t)
+	if opts.rdb != nil {
+		h.rdb, h.keys = opts.rdb, stock.Keys{Prefix: "sk"}
+	} else {
+		h.rdb, h.keys = stocktest.New(t)
+	}
 	h.broker = opts.broker
 	if h.broker == nil {
 		h.broker = ordertest.NewBroker(t)
@@ -89,6 +102,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.node = node
 	sem := stock.NewSemaphore(h.rdb, h.keys, stock.SemaphoreConfig{
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
@@ -104,6 +118,11 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond, ReturnAfter: 100 * time.Millisecond})
 	h.recovery = order.NewRecovery(log, h.store, h.stock, h.broker.OrdersDrained("persister"),
 		order.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond})
+	flow := gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 100_000,
+		BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000}
+	if opts.flow != nil {
+		flow = *opts.flow
+	}
 	reg := prometheus.NewRegistry()
 	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
@@ -116,9 +135,8 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second),
 		Broker:    h.broker, Registry: reg,
-		Checks: map[string]func(context.Context) error{"postgres": h.store.Ping, "nats": h.broker.Ping},
-		Flow: gateway.FlowConfig{LogDir: t.TempDir(), BuyQPS: 1e6, UserQPS: 100_000,
-			BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000},
+		Checks:         map[string]func(context.Context) error{"postgres": h.store.Ping, "nats": h.broker.Ping},
+		Flow:           flow,
 		IdempotencyTTL: time.Hour,
 		Hooks:          gateway.Hooks{BeforePublish: func(ctx context.Context, r stock.Reservation) error { return h.beforePublish(ctx, r) }},
 	})

@@ -1,0 +1,144 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/stock/stocktest"
+)
+
+// Sentinel's rules are process-wide, so these tests do not run in parallel:
+// Go runs them before any parallel test starts, and every later harness
+// loads its own permissive rules again.
+
+func TestSentinelLimitsOneUserWithoutSlowingOthers(t *testing.T) {
+	h := setupWith(t, setupOpts{flow: &gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 5,
+		BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000}})
+	aid, iid := h.publishActivity(activityOpts{stock: 1000, limit: 100})
+	var limited, accepted atomic.Int64
+	parallel(40, 8, func(int) {
+		r := h.buy(9001, aid, iid, 1)
+		switch {
+		case r.Status == http.StatusTooManyRequests && r.code() == "RATE_LIMITED" && r.Header.Get("Retry-After") != "":
+			limited.Add(1)
+		case r.Status == http.StatusAccepted:
+			accepted.Add(1)
+		default:
+			t.Errorf("hot user: %d %s", r.Status, r.Body)
+		}
+	})
+	// 40 attempts in well under 2 s at 5/s: most must be refused.
+	if accepted.Load() > 10 || limited.Load() < 30 {
+		t.Fatalf("hot user: %d accepted, %d rate limited; want at most 10 accepted", accepted.Load(), limited.Load())
+	}
+	// Another user is not affected by the first one's limit.
+	for u := int64(9002); u < 9006; u++ {
+		if r := h.buy(u, aid, iid, 1); r.Status != http.StatusAccepted {
+			t.Fatalf("other user %d: %d %s", u, r.Status, r.Body)
+		}
+	}
+	// Rate-limited attempts reserved nothing.
+	h.drain()
+	if st := h.stats(aid); st.Pending != accepted.Load()+4 || !st.Consistent {
+		t.Fatalf("stats %+v, want pending %d", st, accepted.Load()+4)
+	}
+}
+
+func TestSentinelGlobalQPS(t *testing.T) {
+	h := setupWith(t, setupOpts{flow: &gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 10, UserQPS: 1000,
+		BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000}})
+	aid, iid := h.publishActivity(activityOpts{stock: 1000})
+	var limited, accepted atomic.Int64
+	start := time.Now()
+	parallel(60, 8, func(i int) {
+		r := h.buy(int64(100+i), aid, iid, 1)
+		if r.Status == http.StatusTooManyRequests && r.code() == "RATE_LIMITED" {
+			limited.Add(1)
+		} else if r.Status == http.StatusAccepted {
+			accepted.Add(1)
+		}
+	})
+	secs := int64(time.Since(start)/time.Second) + 1
+	if accepted.Load() > 10*(secs+1) || limited.Load() == 0 {
+		t.Fatalf("%d accepted, %d limited in %ds at 10 QPS", accepted.Load(), limited.Load(), secs)
+	}
+}
+
+func TestRedisOutageOpensBreakerAndRecovers(t *testing.T) {
+	srv := stocktest.StartServer(t)
+	rdb := srv.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	h := setupWith(t, setupOpts{rdb: rdb, flow: &gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6,
+		UserQPS: 1e6, BreakerErrors: 3, BreakerWindowMs: 2000, BreakerRetryMs: 500}})
+	aid, iid := h.publishActivity(activityOpts{stock: 20})
+	h.buyN(aid, iid, 1, 5)
+	h.drain()
+
+	srv.Stop()
+	var open int
+	for u := int64(100); u < 120; u++ {
+		r := h.buy(u, aid, iid, 1)
+		if r.Status != http.StatusServiceUnavailable || r.code() != "UNAVAILABLE" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("buy with Redis down: %d %s, want 503 UNAVAILABLE (never SOLD_OUT)", r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), "circuit open") {
+			open++
+		}
+	}
+	if open < 15 {
+		t.Fatalf("only %d of 20 buys were refused by the open breaker", open)
+	}
+
+	// Redis comes back empty (no persistence): the breaker half-opens, the
+	// buy script finds no state, recovery rebuilds it from PostgreSQL.
+	srv.Start()
+	time.Sleep(600 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.recovery.RunOnce(context.Background()); err != nil {
+			t.Logf("recovery pass: %v", err)
+		}
+		r := h.buy(200, aid, iid, 1)
+		if r.Status == http.StatusAccepted {
+			break
+		}
+		if r.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("buy after Redis returned: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.buyN(aid, iid, 300, 14)
+	if r := h.buy(400, aid, iid, 1); r.code() != "SOLD_OUT" {
+		t.Fatalf("after selling the remainder: %d %s", r.Status, r.Body)
+	}
+	h.drain()
+	if st := h.stats(aid); st.Pending != 20 || st.Available != 0 || !st.Consistent {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLostNodeLeaseStopsBuys(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	aid, iid := h.publishActivity(activityOpts{stock: 10})
+	ctx := context.Background()
+	// Another process takes this gateway's node id (its lease expired).
+	if err := h.rdb.Set(ctx, h.keys.Node(h.node.ID()), "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.node.RunOnce(ctx); err == nil {
+		t.Fatal("renewal of a stolen lease succeeded")
+	}
+	before := h.snapshot()
+	if r := h.buy(1, aid, iid, 1); r.Status != http.StatusServiceUnavailable || r.code() != "UNAVAILABLE" {
+		t.Fatalf("buy without a node lease: %d %s, want 503", r.Status, r.Body)
+	}
+	if after := h.snapshot(); after != before {
+		t.Fatal("a buy without a node lease changed state")
+	}
+}
