@@ -130,7 +130,7 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 	}
 	r.OrderID = id
 	start := time.Now()
-	res, err := s.d.Stock.Buy(ctx, r)
+	res, err := s.d.Buyer.Buy(ctx, r)
 	s.m.luaLatency.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:

@@ -172,17 +172,7 @@ func TestUserCancelReturnsStockAndQuota(t *testing.T) {
 	}
 	// The unit is back and the sold-out flag learns it; the quota is free:
 	// the same user may buy again.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		r := h.buy(1, aid, iid, 1)
-		if r.Status == 202 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("returned unit not sold again: %d %s", r.Status, r.Body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	h.buyWithin(2*time.Second, 1, aid, iid)
 	h.drain()
 	if st := h.stats(aid); st.Available != 0 || st.Pending != 1 || st.Cancelled != 1 || st.Returning != 0 || !st.Consistent {
 		t.Fatalf("stats %+v", st)

@@ -18,9 +18,12 @@ import (
 
 // Deps is everything the gateway needs, built and owned by cmd/seckill.
 type Deps struct {
-	Log       *slog.Logger
-	Auth      *Auth
-	Stock     *stock.Store
+	Log   *slog.Logger
+	Auth  *Auth
+	Stock *stock.Store
+	// Buyer runs the buy script: the Store itself, or a Batcher that
+	// coalesces concurrent calls into pipelines.
+	Buyer     Buyer
 	SoldOut   *stock.SoldOut
 	Semaphore *stock.Semaphore
 	Node      *stock.NodeLease
@@ -46,6 +49,11 @@ type Deps struct {
 	Hooks Hooks
 }
 
+// Buyer runs one buy attempt's script.
+type Buyer interface {
+	Buy(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error)
+}
+
 // Hooks lets tests stop the buy path at chosen points.
 type Hooks struct {
 	// BeforePublish runs after the buy script reserved stock and before the
@@ -63,6 +71,9 @@ type Server struct {
 
 // New builds the router. It loads the Sentinel rules from d.Flow.
 func New(d Deps) (*Server, error) {
+	if d.Buyer == nil {
+		d.Buyer = d.Stock
+	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 4 << 10
 	}

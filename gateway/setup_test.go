@@ -127,10 +127,13 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
+	// Buys go through the coalescing batcher, as serve runs them.
+	batcher := stock.NewBatcher(h.stock, 2, 64)
+	h.runInBackground(batcher.Run)
 	h.startPoller()
 	t.Cleanup(func() { h.stopPoll() })
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: h.soldOut, Semaphore: sem,
+		Log: log, Auth: h.auth, Stock: h.stock, Buyer: batcher, SoldOut: h.soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second),

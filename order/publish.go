@@ -40,21 +40,37 @@ func (p *Publisher) Publish(ctx context.Context, r stock.Reservation) error {
 	if !p.b.Connected() {
 		return ErrBrokerDown
 	}
-	data, err := json.Marshal(r)
+	id := strconv.FormatInt(r.OrderID, 10)
+	msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: r.AppendJSON(nil), Header: nats.Header{}}
+	msg.Header[jetstream.MsgIDHeader] = []string{id}
+	// Async publish: concurrent buys share the connection's flushes and the
+	// acks arrive on one reply subscription, instead of a request/reply
+	// round of goroutine hand-offs per order. The caller still waits for
+	// its own ack before answering 202.
+	f, err := p.b.JS.PublishMsgAsync(msg)
 	if err != nil {
-		return fmt.Errorf("order: encode order %d: %w", r.OrderID, err)
+		return p.wrap(id, err)
 	}
-	msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(r.OrderID, 10))
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	if _, err := p.b.JS.PublishMsg(ctx, msg, jetstream.WithExpectStream(p.b.cfg.Stream)); err != nil {
-		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) {
-			return fmt.Errorf("%w: %v", ErrBrokerDown, err)
-		}
-		return fmt.Errorf("order: publish order %d: %w", r.OrderID, err)
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return p.wrap(id, err)
+	case <-t.C:
+		return fmt.Errorf("order: publish order %s: %w", id, context.DeadlineExceeded)
+	case <-ctx.Done():
+		return fmt.Errorf("order: publish order %s: %w", id, ctx.Err())
 	}
-	return nil
+}
+
+func (p *Publisher) wrap(id string, err error) error {
+	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, nats.ErrDisconnected) {
+		return fmt.Errorf("%w: %v", ErrBrokerDown, err)
+	}
+	return fmt.Errorf("order: publish order %s: %w", id, err)
 }
 
 // decodeCreated reads an order-created message back into a PENDING order.

@@ -52,11 +52,21 @@ type BuyResult struct {
 // infrastructure failure, after which the outcome is unknown (the reservation
 // index lets the reconciler find an order that was in fact accepted).
 func (s *Store) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
+	keys, args, err := s.buyArgs(r)
+	if err != nil {
+		return BuyResult{}, err
+	}
+	v, err := buyScript.Run(ctx, s.rdb, keys, args...).Result()
+	return parseBuy(r, v, err)
+}
+
+// buyArgs validates a request and builds the script's KEYS and ARGV.
+func (s *Store) buyArgs(r BuyRequest) ([]string, []any, error) {
 	if r.Quantity < 1 {
-		return BuyResult{}, fmt.Errorf("stock: buy: quantity %d must be >= 1", r.Quantity)
+		return nil, nil, fmt.Errorf("stock: buy: quantity %d must be >= 1", r.Quantity)
 	}
 	if r.OrderID <= 0 {
-		return BuyResult{}, fmt.Errorf("stock: buy: order id %d must be > 0", r.OrderID)
+		return nil, nil, fmt.Errorf("stock: buy: order id %d must be > 0", r.OrderID)
 	}
 	ttl := r.IdempotencyTTL
 	if ttl <= 0 {
@@ -70,14 +80,15 @@ func (s *Store) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 		keys = append(keys, s.keys.Idempotency(aid, iid, r.UserID, r.IdempotencyKey))
 	}
 	ttlSeconds := int64((ttl + time.Second - 1) / time.Second)
-	orderID := strconv.FormatInt(r.OrderID, 10)
+	args := []any{strconv.FormatInt(r.OrderID, 10), strconv.FormatInt(r.UserID, 10), r.Quantity, ttlSeconds,
+		strconv.FormatInt(aid, 10), strconv.FormatInt(iid, 10)}
+	return keys, args, nil
+}
 
-	v, err := buyScript.Run(ctx, s.rdb, keys,
-		orderID, strconv.FormatInt(r.UserID, 10), r.Quantity, ttlSeconds,
-		strconv.FormatInt(aid, 10), strconv.FormatInt(iid, 10),
-	).Result()
+// parseBuy maps the script's reply (or the call's error) to a result.
+func parseBuy(r BuyRequest, v any, err error) (BuyResult, error) {
 	if err != nil {
-		return BuyResult{}, fmt.Errorf("stock: buy order %s: %w", orderID, err)
+		return BuyResult{}, fmt.Errorf("stock: buy order %d: %w", r.OrderID, err)
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {
@@ -91,6 +102,7 @@ func (s *Store) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 	if err != nil {
 		return BuyResult{}, err
 	}
+	aid, iid := r.ActivityID, r.ItemID
 	switch code {
 	case codeOK:
 		if len(ints) != 5 {

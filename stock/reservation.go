@@ -41,12 +41,29 @@ type reservationJSON struct {
 }
 
 // MarshalJSON writes the same JSON buy.lua writes.
-func (r Reservation) MarshalJSON() ([]byte, error) {
-	return json.Marshal(reservationJSON{
-		OrderID: r.OrderID, ActivityID: r.ActivityID, ItemID: r.ItemID, UserID: r.UserID,
-		Quantity: r.Quantity, AmountCents: r.AmountCents,
-		CreatedMS: r.CreatedAt.UnixMilli(), ExpireMS: r.ExpireAt.UnixMilli(),
-	})
+// It is written by hand because it runs once per accepted buy on the hot
+// path; TestReservationJSON checks it against encoding/json.
+func (r Reservation) MarshalJSON() ([]byte, error) { return r.AppendJSON(make([]byte, 0, 192)), nil }
+
+// AppendJSON appends the reservation's JSON to b.
+func (r Reservation) AppendJSON(b []byte) []byte {
+	b = append(b, `{"order_id":"`...)
+	b = strconv.AppendInt(b, r.OrderID, 10)
+	b = append(b, `","activity_id":"`...)
+	b = strconv.AppendInt(b, r.ActivityID, 10)
+	b = append(b, `","item_id":"`...)
+	b = strconv.AppendInt(b, r.ItemID, 10)
+	b = append(b, `","user_id":"`...)
+	b = strconv.AppendInt(b, r.UserID, 10)
+	b = append(b, `","quantity":`...)
+	b = strconv.AppendInt(b, r.Quantity, 10)
+	b = append(b, `,"amount_cents":`...)
+	b = strconv.AppendInt(b, r.AmountCents, 10)
+	b = append(b, `,"created_ms":`...)
+	b = strconv.AppendInt(b, r.CreatedAt.UnixMilli(), 10)
+	b = append(b, `,"expire_ms":`...)
+	b = strconv.AppendInt(b, r.ExpireAt.UnixMilli(), 10)
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads the JSON buy.lua writes.

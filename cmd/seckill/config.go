@@ -38,6 +38,8 @@ type HTTPConfig struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// PprofAddr serves net/http/pprof on its own listener; empty = off.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // RedisConfig is the Redis connection; Addr is a comma-separated list (more
@@ -109,6 +111,9 @@ type BuyConfig struct {
 	NodeLeaseTTL   time.Duration `yaml:"node_lease_ttl"`
 	CatalogRefresh time.Duration `yaml:"catalog_refresh"`
 	SoldOutRecheck time.Duration `yaml:"sold_out_recheck"`
+	// RedisPipelines is how many coalesced buy-script round trips may be in
+	// flight per gateway; 0 sends every buy on its own.
+	RedisPipelines int `yaml:"redis_pipelines"`
 }
 
 // WorkerConfig tunes the persister and the reconciler.
@@ -152,7 +157,7 @@ func defaultConfig() Config {
 			BreakerErrors: 20, BreakerWindowMs: 1000, BreakerRetryMs: 2000},
 		Semaphore: SemaphoreConfig{Capacity: 4096, Block: 64, TTL: 6 * time.Second},
 		Buy: BuyConfig{IdempotencyTTL: 24 * time.Hour, NodeLeaseTTL: 15 * time.Second,
-			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond},
+			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond, RedisPipelines: 2},
 		Worker: WorkerConfig{BatchSize: 1000, FetchWait: 50 * time.Millisecond, AckWait: 30 * time.Second,
 			Persisters: 2, ReconcileInterval: 2 * time.Second, ReconcileGrace: 10 * time.Second,
 			TimeoutBatch: 500, SweepInterval: 5 * time.Second, SweepGrace: time.Second, ReturnRetryAfter: 5 * time.Second,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -143,6 +144,15 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if cfg.HTTP.PprofAddr != "" {
+		// Profiling stays off the public listener.
+		go func() {
+			log.Info("pprof listening", "addr", cfg.HTTP.PprofAddr)
+			if err := http.ListenAndServe(cfg.HTTP.PprofAddr, pprofMux()); err != nil {
+				log.Warn("pprof listener stopped", "err", err)
+			}
+		}()
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 	log.Info("http listening", "addr", cfg.HTTP.Addr)
@@ -183,6 +193,12 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		TTL: cfg.Semaphore.TTL, Holder: holder,
 	})
 	soldOut := stock.NewSoldOut(sk)
+	var buyer gateway.Buyer = sk
+	if cfg.Buy.RedisPipelines > 0 {
+		batcher := stock.NewBatcher(sk, cfg.Buy.RedisPipelines, 256)
+		goRun(batcher.Run)
+		buyer = batcher
+	}
 	catalog := order.NewCatalog(store, 250*time.Millisecond)
 	if err := catalog.Refresh(ctx); err != nil {
 		_ = node.Release(ctx)
@@ -193,7 +209,7 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		return nil, nil, fmt.Errorf("sentinel.log_dir: %w", err)
 	}
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, SoldOut: soldOut, Semaphore: sem,
+		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, Buyer: buyer, SoldOut: soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Store: store, Admin: order.NewAdmin(store, sk),
 		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, sk)),
 		Signer:    gateway.NewSigner(cfg.Payment.Secret),
@@ -227,6 +243,15 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		},
 	}
 	return srv.Handler(), cleanup, nil
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // persisterDurable is the JetStream consumer all workers share.

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock"
+)
+
+// watchHTTP lists the processes whose CPU an HTTP case reports.
+func (e *env) watch(gatewayName string, gatewayPID int) map[string]int {
+	w := map[string]int{gatewayName: gatewayPID, "loadgen": os.Getpid(), "nats": e.nats.pid, "worker": e.worker.pid}
+	if e.redisPID > 0 {
+		w["redis"] = e.redisPID
+	}
+	return w
+}
+
+func (e *env) benchBaseline(ctx context.Context, o options) (caseResult, error) {
+	n := int64(o.rate) * int64(o.duration/time.Second) * 2
+	if err := e.startBaseline(ctx, e.rdb.Options().Addr, n); err != nil {
+		return caseResult{}, err
+	}
+	log.Printf("baseline: %d req/s for %v", o.rate, o.duration)
+	r, err := attack("baseline", o.rate, o.duration, func(i uint64, t *vegeta.Target) {
+		t.Method, t.URL = "POST", e.baseURL+"/buy?u="+strconv.FormatUint(i+1, 10)
+	}, e.watch("gateway", e.baseln.pid))
+	r.name = "baseline (net/http + 1 EVALSHA)"
+	e.baseln.stop()
+	e.baseln = nil
+	return r, err
+}
+
+// tokens mints one user token per request up front, so the attack's own CPU
+// is not spent on signing.
+func (e *env) tokens(first, n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
+		tok, err := e.auth.Mint(strconv.Itoa(first+i), "", 6*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = "Bearer " + tok
+	}
+	return out, nil
+}
+
+func (e *env) buyTarget(aid, iid int64, toks []string) target {
+	body := []byte(fmt.Sprintf(`{"activity_id":"%d","item_id":"%d","quantity":1}`, aid, iid))
+	return func(i uint64, t *vegeta.Target) {
+		t.Method, t.URL, t.Body = "POST", e.gwURL+"/api/v1/seckill", body
+		t.Header = header("Authorization", toks[int(i)%len(toks)], "Content-Type", "application/json")
+	}
+}
+
+func (e *env) benchBuy(ctx context.Context, o options) (caseResult, error) {
+	n := o.rate * int(o.duration/time.Second)
+	aid, iid, err := createActivity(e.gwURL, e.admin, int64(2*n), 1, 900)
+	if err != nil {
+		return caseResult{}, err
+	}
+	toks, err := e.tokens(1_000_000, n+o.rate)
+	if err != nil {
+		return caseResult{}, err
+	}
+	log.Printf("full buy path: %d req/s for %v, every buy accepted", o.rate, o.duration)
+	if o.profile != "" {
+		go e.captureProfile(o.profile, o.duration/2)
+	}
+	r, err := attack("buy", o.rate, o.duration, e.buyTarget(aid, iid, toks), e.watch("gateway", e.gw.pid))
+	r.name = "seckill full buy path (202)"
+	return r, err
+}
+
+func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
+	aid, iid, err := createActivity(e.gwURL, e.admin, 100, 1, 900)
+	if err != nil {
+		return caseResult{}, err
+	}
+	n := o.rate * int(o.duration/time.Second)
+	toks, err := e.tokens(5_000_000, n+o.rate)
+	if err != nil {
+		return caseResult{}, err
+	}
+	// Sell out first, then measure only sold-out answers.
+	if _, err := attack("sellout", 500, time.Second, e.buyTarget(aid, iid, toks[:1000]), nil); err != nil {
+		return caseResult{}, err
+	}
+	before, err := redisCalls(ctx, e.rdb)
+	if err != nil {
+		return caseResult{}, err
+	}
+	log.Printf("sold-out path: %d req/s for %v", o.rate, o.duration)
+	r, err := attack("soldout", o.rate, o.duration, e.buyTarget(aid, iid, toks[1000:]), e.watch("gateway", e.gw.pid))
+	after, _ := redisCalls(ctx, e.rdb)
+	r.name = "seckill sold-out path (409)"
+	r.note = fmt.Sprintf("Redis commands from all processes during %d sold-out answers: %d (lease renewals and the 500 ms re-check)", r.requests, after-before)
+	return r, err
+}
+
+// persistResult is the persister's throughput from a backlog.
+type persistResult struct {
+	orders  int
+	elapsed time.Duration
+	perSec  float64
+}
+
+func (e *env) benchPersister(ctx context.Context, o options) (persistResult, error) {
+	aid, iid, err := createActivity(e.gwURL, e.admin, int64(o.backlog), 1, 900)
+	if err != nil {
+		return persistResult{}, err
+	}
+	log.Printf("persister: stopping the worker, publishing a backlog of %d orders", o.backlog)
+	e.worker.stop()
+	now := time.Now()
+	futures := make([]jetstream.PubAckFuture, 0, 4096)
+	flush := func() error {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return err
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
+	for i := 0; i < o.backlog; i++ {
+		r := stock.Reservation{OrderID: int64(9_000_000_000 + i), ActivityID: aid, ItemID: iid, UserID: int64(20_000_000 + i),
+			Quantity: 1, AmountCents: 99900, CreatedAt: now, ExpireAt: now.Add(15 * time.Minute)}
+		data, _ := json.Marshal(r)
+		msg := &nats.Msg{Subject: e.broker.OrderSubject(r.OrderID), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, strconv.FormatInt(r.OrderID, 10))
+		f, err := e.broker.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return persistResult{}, err
+		}
+		if futures = append(futures, f); len(futures) == cap(futures) {
+			if err := flush(); err != nil {
+				return persistResult{}, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return persistResult{}, err
+	}
+	log.Printf("persister: backlog published, starting the worker")
+	if err := e.startWorker(ctx); err != nil {
+		return persistResult{}, err
+	}
+	var first time.Time
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE activity_id = $1`, aid).Scan(&n); err != nil {
+			return persistResult{}, err
+		}
+		if n > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		if n >= o.backlog {
+			el := time.Since(first)
+			return persistResult{orders: n, elapsed: el, perSec: float64(n) / el.Seconds()}, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return persistResult{}, fmt.Errorf("persister did not finish the backlog within 5 minutes")
+}
+
+// lateResult is the payment-timeout lateness distribution.
+type lateResult struct {
+	orders              int
+	p50, p99, max       time.Duration
+	early, notCancelled int
+}
+
+func (e *env) benchTimeouts(ctx context.Context, o options) (lateResult, error) {
+	aid, iid, err := createActivity(e.gwURL, e.admin, int64(o.pending), 1, 900)
+	if err != nil {
+		return lateResult{}, err
+	}
+	// Pending orders written straight into PostgreSQL, due uniformly over a
+	// 20 s window that opens once they are all scheduled.
+	open := time.Now().Add(time.Duration(o.pending/10_000+10) * time.Second)
+	orders := make([]order.Order, o.pending)
+	for i := range orders {
+		orders[i] = order.Order{ID: int64(8_000_000_000 + i), ActivityID: aid, ItemID: iid, UserID: int64(30_000_000 + i),
+			Quantity: 1, AmountCents: 99900, Status: order.StatusPending, CreatedAt: time.Now(),
+			ExpireAt: open.Add(time.Duration(i) * 20 * time.Second / time.Duration(o.pending))}
+	}
+	for i := 0; i < len(orders); i += 5000 {
+		if _, err := e.store.InsertOrders(ctx, orders[i:min(i+5000, len(orders))]); err != nil {
+			return lateResult{}, err
+		}
+	}
+	tm, err := order.OpenTimeouts(ctx, benchLogger(), e.broker, e.store, nil, order.TimeoutConfig{})
+	if err != nil {
+		return lateResult{}, err
+	}
+	log.Printf("timeouts: scheduling %d pending orders (schedules: %v), due from %s over 20 s", o.pending, tm.Scheduled(), open.Format(time.TimeOnly))
+	for i := 0; i < len(orders); i += 2000 {
+		if err := tm.Schedule(ctx, orders[i:min(i+2000, len(orders))]); err != nil {
+			return lateResult{}, err
+		}
+	}
+	if time.Now().After(open) {
+		return lateResult{}, fmt.Errorf("scheduling took past the first expire_at; raise the lead time")
+	}
+	time.Sleep(time.Until(open.Add(20 * time.Second)))
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var left int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE activity_id = $1 AND status = 'PENDING'`, aid).Scan(&left); err != nil {
+			return lateResult{}, err
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rows, err := e.pool.Query(ctx, `SELECT status, cancelled_at - expire_at FROM orders WHERE activity_id = $1`, aid)
+	if err != nil {
+		return lateResult{}, err
+	}
+	var r lateResult
+	var lates []time.Duration
+	for rows.Next() {
+		var status string
+		var d *time.Duration
+		if err := rows.Scan(&status, &d); err != nil {
+			return lateResult{}, err
+		}
+		r.orders++
+		if status != "CANCELLED" || d == nil {
+			r.notCancelled++
+			continue
+		}
+		if *d < 0 {
+			r.early++
+		}
+		lates = append(lates, *d)
+	}
+	if len(lates) == 0 {
+		return r, fmt.Errorf("no order was cancelled")
+	}
+	sort.Slice(lates, func(i, j int) bool { return lates[i] < lates[j] })
+	r.p50, r.p99, r.max = lates[len(lates)/2], lates[len(lates)*99/100], lates[len(lates)-1]
+	return r, nil
+}
+
+// captureProfile saves the gateway's CPU profile for d while the case runs.
+func (e *env) captureProfile(path string, d time.Duration) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.gwPprof, int(d.Seconds())))
+	if err != nil {
+		log.Printf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		log.Printf("profile: %v", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+	log.Printf("gateway CPU profile written to %s", path)
+}

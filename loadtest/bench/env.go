@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock"
+)
+
+const benchSecret = "bench-secret-0123456789abcdefghijklmnop"
+
+// env is everything one bench run starts and talks to.
+type env struct {
+	dir                      string
+	seckillBin               string
+	db, dsn, adminDSN        string
+	prefix                   string
+	natsURL                  string
+	procEnv                  []string
+	nats, worker, gw, baseln *proc
+	gwURL, baseURL, gwPprof  string
+	workerHTTP               string
+	pool                     *pgxpool.Pool
+	rdb                      *redis.Client
+	broker                   *order.Broker
+	store                    *order.Store
+	auth                     *gateway.Auth
+	admin                    string
+	redisPID                 int
+}
+
+func newEnv(ctx context.Context, dir string, o options) (*env, error) {
+	e := &env{dir: dir, seckillBin: filepath.Join(dir, "seckill"), adminDSN: o.pgDSN}
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	e.db, e.prefix = "seckill_bench_"+stamp, "bench"+stamp
+	u, err := url.Parse(o.pgDSN)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dsn: %w", err)
+	}
+	u.Path = "/" + e.db
+	e.dsn = u.String()
+	admin, err := pgx.Connect(ctx, o.pgDSN)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+e.db); err != nil {
+		return nil, err
+	}
+	e.rdb = redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64})
+	info, err := e.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	e.redisPID = infoInt(info, "process_id")
+
+	natsPort := freePort()
+	e.natsURL = "nats://127.0.0.1:" + itoa(natsPort)
+	if e.nats, err = start("nats-server", dir, nil, filepath.Join(dir, "nats-server"),
+		"-a", "127.0.0.1", "-p", itoa(natsPort), "-js", "-sd", filepath.Join(dir, "js")); err != nil {
+		e.close()
+		return nil, err
+	}
+	if err := waitTCP("127.0.0.1:"+itoa(natsPort), 10*time.Second); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.procEnv = []string{
+		"SECKILL_POSTGRES_DSN=" + e.dsn, "SECKILL_REDIS_ADDR=" + o.redisAddr, "SECKILL_REDIS_KEY_PREFIX=" + e.prefix,
+		"SECKILL_NATS_URL=" + e.natsURL, "SECKILL_SENTINEL_LOG_DIR=" + filepath.Join(dir, "sentinel"),
+		"SECKILL_SENTINEL_BUY_QPS=1000000", "SECKILL_SENTINEL_USER_QPS=1000", "SECKILL_LOG_LEVEL=warn",
+		"SECKILL_AUTH_SECRET=" + benchSecret, "SECKILL_PAYMENT_SECRET=" + benchSecret,
+	}
+	if err := e.startWorker(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
+	gwPort := freePort()
+	e.gwURL = "http://127.0.0.1:" + itoa(gwPort)
+	e.gwPprof = "127.0.0.1:" + itoa(freePort())
+	if e.gw, err = start("gateway", dir, append(e.procEnv, "SECKILL_HTTP_ADDR=127.0.0.1:"+itoa(gwPort), "SECKILL_HTTP_PPROF_ADDR="+e.gwPprof),
+		e.seckillBin, "serve", "--role=gateway"); err != nil {
+		e.close()
+		return nil, err
+	}
+	if err := waitHTTP(ctx, e.gwURL+"/readyz", 30*time.Second); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.pool, err = pgxpool.New(ctx, e.dsn); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.store = order.NewStore(e.pool)
+	e.broker, err = order.OpenBroker(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		order.BrokerConfig{URL: e.natsURL, Stream: "SECKILL_ORDERS", Subject: "seckill.orders"})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.auth = gateway.NewAuth(benchSecret)
+	if e.admin, err = e.auth.Mint("admin", gateway.RoleAdmin, 6*time.Hour); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) startWorker(ctx context.Context) error {
+	port := freePort()
+	e.workerHTTP = "http://127.0.0.1:" + itoa(port)
+	var err error
+	if e.worker, err = start("worker", e.dir, append(e.procEnv, "SECKILL_HTTP_ADDR=127.0.0.1:"+itoa(port)),
+		e.seckillBin, "serve", "--role=worker"); err != nil {
+		return err
+	}
+	return waitHTTP(ctx, e.workerHTTP+"/readyz", 30*time.Second)
+}
+
+// startBaseline runs this binary's baseline mode on an item warmed directly.
+func (e *env) startBaseline(ctx context.Context, redisAddr string, stockN int64) error {
+	keys := stock.Keys{Prefix: e.prefix + "base"}
+	st := stock.NewStore(e.rdb, keys)
+	if _, err := st.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: stockN, PriceCents: 99900,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(6 * time.Hour), PerUserLimit: 1, PayTimeout: 15 * time.Minute}); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	port := freePort()
+	e.baseURL = "http://127.0.0.1:" + itoa(port)
+	if e.baseln, err = start("baseline", e.dir, nil, self, "baseline", "--addr", "127.0.0.1:"+itoa(port),
+		"--redis", redisAddr, "--prefix", keys.Prefix, "--activity", "1", "--item", "1"); err != nil {
+		return err
+	}
+	return waitHTTP(ctx, e.baseURL+"/healthz", 10*time.Second)
+}
+
+// close stops every process, then drops the database and the Redis keys.
+func (e *env) close() {
+	for _, p := range []*proc{e.gw, e.baseln, e.worker} {
+		p.stop()
+	}
+	if e.broker != nil {
+		e.broker.Close()
+	}
+	e.nats.stop()
+	if e.pool != nil {
+		e.pool.Close()
+	}
+	ctx := context.Background()
+	if e.rdb != nil {
+		iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 5000).Iterator()
+		for iter.Next(ctx) {
+			e.rdb.Unlink(ctx, iter.Val())
+		}
+		e.rdb.Close()
+	}
+	if admin, err := pgx.Connect(ctx, e.adminDSN); err == nil {
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+e.db+" WITH (FORCE)"); err != nil {
+			log.Printf("drop %s: %v", e.db, err)
+		}
+		admin.Close(ctx)
+	}
+}
+
+// infoInt reads an integer field of a Redis INFO reply.
+func infoInt(info, field string) int {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// redisCalls is the total command count of the Redis server (INFO commandstats).
+func redisCalls(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
+			continue
+		}
+		if i := strings.Index(line, "calls="); i >= 0 {
+			rest := line[i+6:]
+			if j := strings.IndexByte(rest, ','); j >= 0 {
+				rest = rest[:j]
+			}
+			n, _ := strconv.ParseInt(rest, 10, 64)
+			total += n
+		}
+	}
+	return total, nil
+}
