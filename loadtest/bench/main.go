@@ -127,5 +127,4 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-
 func itoa(n int) string { return strconv.Itoa(n) }
