@@ -47,20 +47,21 @@ func (c *Canceller) Cancel(ctx context.Context, ids []int64, reason CancelReason
 // frees the users' quota, and records stock_returned. Orders whose item has
 // no Redis state are left unreturned: the rebuild counts them as available.
 func (c *Canceller) ReturnStock(ctx context.Context, orders []Order) error {
+	reqs := make([]stock.RestockRequest, len(orders))
+	for i, o := range orders {
+		reqs[i] = stock.RestockRequest{ActivityID: o.ActivityID, ItemID: o.ItemID, OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity}
+	}
 	var returned []int64
 	var errs []error
-	for _, o := range orders {
-		_, err := c.stock.Restock(ctx, stock.RestockRequest{
-			ActivityID: o.ActivityID, ItemID: o.ItemID, OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity,
-		})
+	for i, err := range c.stock.RestockMany(ctx, reqs) {
 		switch {
 		case err == nil: // restocked now, or by an earlier attempt
-			returned = append(returned, o.ID)
+			returned = append(returned, orders[i].ID)
 		case errors.Is(err, stock.ErrNotPublished):
 			// Redis lost the item; recovery rebuilds it with these units
 			// available and marks them restocked.
 		default:
-			errs = append(errs, fmt.Errorf("order %d: %w", o.ID, err))
+			errs = append(errs, fmt.Errorf("order %d: %w", orders[i].ID, err))
 		}
 	}
 	if err := c.store.MarkStockReturned(ctx, returned); err != nil {

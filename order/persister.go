@@ -31,8 +31,8 @@ type PersisterConfig struct {
 // reservations, run AfterPersist, and only then ack.
 type Persister struct {
 	sink
-	cfg  PersisterConfig
-	cons jetstream.Consumer
+	cfg    PersisterConfig
+	reader *batchReader
 }
 
 // sink is the effect of persisting orders, shared by the persister and the
@@ -71,13 +71,17 @@ func NewPersister(ctx context.Context, log *slog.Logger, b *Broker, st *Store, s
 	if err != nil {
 		return nil, fmt.Errorf("order: persister consumer: %w", err)
 	}
-	return &Persister{sink: newSink(log, st, sk, m, after), cfg: cfg, cons: cons}, nil
+	// Wait for the first message up to 250 ms, then linger FetchWait for
+	// more: full batches under load, one short wait when quiet.
+	reader := newBatchReader(cons, cfg.BatchSize, 250*time.Millisecond, cfg.FetchWait)
+	return &Persister{sink: newSink(log, st, sk, m, after), cfg: cfg, reader: reader}, nil
 }
 
 // Run persists batches until ctx is done. Between failures it backs off so a
 // PostgreSQL outage pauses persisting instead of spinning; reservations wait
 // in Redis and messages wait in JetStream.
 func (p *Persister) Run(ctx context.Context) error {
+	defer p.reader.close()
 	backoff := 100 * time.Millisecond
 	var lastErr string
 	for ctx.Err() == nil {
@@ -102,16 +106,16 @@ func (p *Persister) Run(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce fetches and persists one batch; it returns how many orders it
-// handled (0 when the stream was empty for FetchWait).
+// RunOnce reads and persists one batch; it returns how many orders it
+// handled (0 when nothing arrived for 250 ms).
 func (p *Persister) RunOnce(ctx context.Context) (int, error) {
-	batch, err := p.cons.Fetch(p.cfg.BatchSize, jetstream.FetchMaxWait(p.cfg.FetchWait))
+	batch, err := p.reader.next(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("order: fetch: %w", err)
 	}
 	var msgs []jetstream.Msg
 	var orders []Order
-	for msg := range batch.Messages() {
+	for _, msg := range batch {
 		o, err := decodeCreated(msg.Data())
 		if err != nil {
 			// Poison: retrying cannot help. Terminate it so it stops blocking.
@@ -122,9 +126,6 @@ func (p *Persister) RunOnce(ctx context.Context) (int, error) {
 		}
 		msgs = append(msgs, msg)
 		orders = append(orders, o)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(msgs) == 0 {
-		return 0, fmt.Errorf("order: fetch: %w", err)
 	}
 	if len(orders) == 0 {
 		return 0, nil

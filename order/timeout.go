@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -41,7 +40,7 @@ type TimeoutConfig struct {
 type Timeouts struct {
 	cfg       TimeoutConfig
 	b         *Broker
-	cons      jetstream.Consumer
+	reader    *batchReader
 	cancel    *Canceller
 	store     *Store
 	scheduled bool
@@ -108,7 +107,10 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *Broker, st *Store, c
 	if err != nil {
 		return nil, fmt.Errorf("order: timeout consumer: %w", err)
 	}
-	return &Timeouts{cfg: cfg, b: b, cons: cons, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now}, nil
+	// A due timer is handled as soon as it arrives; only timers arriving
+	// within 5 ms of it share its batch.
+	reader := newBatchReader(cons, cfg.Batch, 250*time.Millisecond, 5*time.Millisecond)
+	return &Timeouts{cfg: cfg, b: b, reader: reader, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now}, nil
 }
 
 // Scheduled reports whether the server schedules the timers (false: fallback).
@@ -156,6 +158,7 @@ func (t *Timeouts) Schedule(ctx context.Context, orders []Order) error {
 
 // Run handles due timers until ctx is done.
 func (t *Timeouts) Run(ctx context.Context) error {
+	defer t.reader.close()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if _, err := t.RunOnce(ctx); err != nil && ctx.Err() == nil {
@@ -175,14 +178,14 @@ func (t *Timeouts) Run(ctx context.Context) error {
 // RunOnce fetches one batch of due timers and cancels the orders still
 // PENDING; it returns how many orders it cancelled.
 func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
-	batch, err := t.cons.Fetch(t.cfg.Batch, jetstream.FetchMaxWait(100*time.Millisecond))
+	batch, err := t.reader.next(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("order: fetch timeouts: %w", err)
 	}
 	now := t.now()
 	due := map[int64]jetstream.Msg{}
 	var ids []int64
-	for msg := range batch.Messages() {
+	for _, msg := range batch {
 		var m timeoutMsg
 		if err := json.Unmarshal(msg.Data(), &m); err != nil || m.OrderID == 0 {
 			t.log.Error("terminating undecodable timeout message", "subject", msg.Subject())
@@ -196,9 +199,6 @@ func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
 		}
 		due[m.OrderID] = msg
 		ids = append(ids, m.OrderID)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(ids) == 0 {
-		return 0, fmt.Errorf("order: fetch timeouts: %w", err)
 	}
 	if len(ids) == 0 {
 		return 0, nil

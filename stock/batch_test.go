@@ -78,3 +78,39 @@ func TestBatcherFallsBackWhenNotRunning(t *testing.T) {
 		t.Fatalf("buy without Run: %v, want ErrNotPublished from a direct call", err)
 	}
 }
+
+func TestRestockManyReturnsEachOrderOnce(t *testing.T) {
+	t.Parallel()
+	rdb, keys := stocktest.New(t)
+	s := stock.NewStore(rdb, keys)
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 5, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []stock.RestockRequest
+	for i := int64(1); i <= 4; i++ {
+		if _, err := s.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: i, OrderID: 100 + i, Quantity: 2}); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, stock.RestockRequest{ActivityID: 1, ItemID: 1, UserID: i, OrderID: 100 + i, Quantity: 2})
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil { // the NOSCRIPT path too
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		for i, err := range s.RestockMany(ctx, reqs) {
+			if err != nil {
+				t.Fatalf("round %d order %d: %v", round, i, err)
+			}
+		}
+	}
+	snap, err := s.Snapshot(ctx, 1, 1)
+	if err != nil || snap.Available != 10 || snap.Held != 0 {
+		t.Fatalf("after three rounds of returning 4 orders of 2: %+v (%v), want available 10, held 0", snap, err)
+	}
+	missing := []stock.RestockRequest{{ActivityID: 9, ItemID: 9, UserID: 1, OrderID: 1, Quantity: 1}}
+	if errs := s.RestockMany(ctx, missing); !errors.Is(errs[0], stock.ErrNotPublished) {
+		t.Fatalf("restock of a missing item: %v", errs[0])
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // RestockRequest names a cancelled order whose units go back on sale.
@@ -55,4 +58,58 @@ func (s *Store) Restock(ctx context.Context, r RestockRequest) (RestockResult, e
 		return RestockResult{}, fmt.Errorf("stock: restock: unexpected reply %v", v)
 	}
 	return RestockResult{Restocked: ints[0] == codeOK, Available: ints[1]}, nil
+}
+
+// RestockMany runs Restock for many orders in one pipelined round trip (a
+// batch of due payment timeouts); errs[i] is the outcome of reqs[i]. Each
+// order is still its own atomic script with its own once-only marker.
+func (s *Store) RestockMany(ctx context.Context, reqs []RestockRequest) []error {
+	errs := make([]error, len(reqs))
+	if len(reqs) == 0 {
+		return errs
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(reqs))
+	for i, r := range reqs {
+		if r.Quantity < 1 {
+			errs[i] = fmt.Errorf("stock: restock: quantity %d must be >= 1", r.Quantity)
+			continue
+		}
+		cmds[i] = pipe.EvalSha(ctx, restockScript.Hash(), s.restockKeys(r), restockArgs(r)...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, r := range reqs {
+		if cmds[i] == nil {
+			continue
+		}
+		v, err := cmds[i].Result()
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			_, errs[i] = s.Restock(ctx, r)
+			continue
+		}
+		errs[i] = parseRestock(strconv.FormatInt(r.OrderID, 10), v, err)
+	}
+	return errs
+}
+
+func (s *Store) restockKeys(r RestockRequest) []string {
+	aid, iid := r.ActivityID, r.ItemID
+	return []string{s.keys.Item(aid, iid), s.keys.Buyers(aid, iid), s.keys.Reservations(aid, iid),
+		s.keys.ReservationTimes(aid, iid), s.keys.Restocked(aid, iid)}
+}
+
+func restockArgs(r RestockRequest) []any {
+	return []any{strconv.FormatInt(r.OrderID, 10), strconv.FormatInt(r.UserID, 10), r.Quantity}
+}
+
+// parseRestock maps a restock reply to nil (returned now or before) or an error.
+func parseRestock(orderID string, v any, err error) error {
+	if err != nil {
+		return fmt.Errorf("stock: restock order %s: %w", orderID, err)
+	}
+	ints, err := replyInts("restock", v, 1)
+	if err != nil {
+		return err
+	}
+	return codeErr(ints[0])
 }
