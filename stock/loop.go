@@ -2,6 +2,7 @@ package stock
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -12,6 +13,9 @@ import (
 // is logged and retried on the next tick; it never stops the loop. Tests call
 // the service's RunOnce directly instead of waiting for a tick.
 func Loop(ctx context.Context, log *slog.Logger, name string, every time.Duration, runOnce func(context.Context) error) error {
+	if every <= 0 {
+		return fmt.Errorf("stock: %s: loop interval %v must be positive", name, every)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var lastErr string

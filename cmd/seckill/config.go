@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"reflect"
 	"strconv"
@@ -178,7 +180,7 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 		defer f.Close()
 		dec := yaml.NewDecoder(f)
 		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && err.Error() != "EOF" {
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -302,6 +304,17 @@ func (c Config) validate() error {
 	if c.Semaphore.TTL < time.Second {
 		bad("semaphore.ttl", "must be at least 1s")
 	}
+	for key, d := range map[string]time.Duration{
+		"buy.catalog_refresh": c.Buy.CatalogRefresh, "buy.sold_out_recheck": c.Buy.SoldOutRecheck,
+		"worker.reconcile_interval": c.Worker.ReconcileInterval, "worker.recovery_interval": c.Worker.RecoveryInterval,
+		"worker.fetch_wait": c.Worker.FetchWait, "worker.ack_wait": c.Worker.AckWait,
+		"worker.return_retry_after": c.Worker.ReturnRetryAfter, "worker.sweep_grace": c.Worker.SweepGrace,
+		"nats.publish_timeout": c.NATS.PublishTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			bad(key, "must be positive")
+		}
+	}
 	if c.Buy.NodeLeaseTTL < 3*time.Second {
 		bad("buy.node_lease_ttl", "must be at least 3s")
 	}
@@ -339,7 +352,7 @@ func mask(v reflect.Value) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		fv := v.Field(i)
-		if t.Field(i).Type.Kind() == reflect.Struct && t.Field(i).Type != reflect.TypeOf(time.Duration(0)) {
+		if t.Field(i).Type.Kind() == reflect.Struct {
 			mask(fv)
 			continue
 		}
@@ -347,4 +360,29 @@ func mask(v reflect.Value) {
 			fv.SetString("***")
 		}
 	}
+}
+
+// LogValue logs the config by its YAML names, secrets masked, durations as
+// "500ms" rather than nanoseconds.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(attrsOf(reflect.ValueOf(c.Redacted()))...)
+}
+
+func attrsOf(v reflect.Value) []slog.Attr {
+	t := v.Type()
+	attrs := make([]slog.Attr, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, fv := t.Field(i).Tag.Get("yaml"), v.Field(i)
+		switch x := fv.Interface().(type) {
+		case time.Duration:
+			attrs = append(attrs, slog.String(name, x.String()))
+		default:
+			if fv.Kind() == reflect.Struct {
+				attrs = append(attrs, slog.Attr{Key: name, Value: slog.GroupValue(attrsOf(fv)...)})
+			} else {
+				attrs = append(attrs, slog.Any(name, x))
+			}
+		}
+	}
+	return attrs
 }

@@ -21,11 +21,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "seckill:", err)
-		}
-		os.Exit(2)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2) // usage was printed
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "seckill:", err)
+		os.Exit(1)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -73,7 +74,7 @@ func migrate(ctx context.Context, log *slog.Logger, cfg Config) error {
 // semaphore permits and the node-id lease; close NATS (drain), Redis,
 // PostgreSQL. Senders stop before the things they send to.
 func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error {
-	log.Info("starting seckill", "role", role, "config", cfg.Redacted())
+	log.Info("starting seckill", "role", role, "config", cfg)
 	if cfg.Auth.Secret == devSecret || cfg.Payment.Secret == devSecret {
 		log.Warn("using the built-in development secret; set SECKILL_AUTH_SECRET and SECKILL_PAYMENT_SECRET in production")
 	}
@@ -119,10 +120,22 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 
 	var handler http.Handler
 	var cleanup []func(context.Context)
+	// release stops the background loops, then gives back the semaphore
+	// permits and the node-id lease, with time of its own: a shutdown that
+	// used up its budget on HTTP must still release them.
+	release := func() {
+		stopBG()
+		wg.Wait()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, f := range cleanup {
+			f(rctx)
+		}
+	}
 	if role == "all" || role == "gateway" {
 		h, clean, err := startGateway(ctx, log, cfg, reg, sk, store, broker, checks, goRun)
 		if err != nil {
-			stopBG()
+			release()
 			return err
 		}
 		handler, cleanup = h, clean
@@ -131,8 +144,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	}
 	if role == "all" || role == "worker" {
 		if err := startWorker(ctx, log, cfg, reg, sk, store, broker, goRun); err != nil {
-			stopBG()
-			wg.Wait()
+			release()
 			return err
 		}
 	}
@@ -144,18 +156,25 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	var pprofSrv *http.Server
 	if cfg.HTTP.PprofAddr != "" {
 		// Profiling stays off the public listener.
+		pprofSrv = &http.Server{Addr: cfg.HTTP.PprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			log.Info("pprof listening", "addr", cfg.HTTP.PprofAddr)
-			if err := http.ListenAndServe(cfg.HTTP.PprofAddr, pprofMux()); err != nil {
+			if err := pprofSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("pprof listener stopped", "err", err)
 			}
 		}()
 	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		release()
+		return fmt.Errorf("http: %w", err)
+	}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.ListenAndServe() }()
-	log.Info("http listening", "addr", cfg.HTTP.Addr)
+	go func() { srvErr <- srv.Serve(ln) }()
+	log.Info("http listening", "addr", ln.Addr().String())
 
 	var runErr error
 	select {
@@ -169,11 +188,10 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	stopBG()
-	wg.Wait()
-	for _, f := range cleanup {
-		f(sctx)
+	if pprofSrv != nil {
+		_ = pprofSrv.Close()
 	}
+	release()
 	log.Info("stopped")
 	return runErr
 }
@@ -226,7 +244,20 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		_ = node.Release(ctx)
 		return nil, nil, err
 	}
-	goRun(func(ctx context.Context) error { return node.Run(ctx, log) })
+	goRun(func(ctx context.Context) error {
+		if err := node.Run(ctx, log); err != nil {
+			// Buys already answer 503 (NextID refuses); /readyz says why, so
+			// the orchestrator replaces this gateway.
+			log.Error("snowflake node lease lost; this gateway no longer accepts buys", "node", node.ID(), "err", err)
+		}
+		return nil
+	})
+	checks["node_lease"] = func(context.Context) error {
+		if !node.Valid() {
+			return stock.ErrLeaseLost
+		}
+		return nil
+	}
 	goRun(func(ctx context.Context) error { return sem.Run(ctx, log) })
 	goRun(func(ctx context.Context) error { return soldOut.Run(ctx, log, cfg.Buy.SoldOutRecheck) })
 	goRun(func(ctx context.Context) error { return catalog.Run(ctx, log, cfg.Buy.CatalogRefresh) })

@@ -19,6 +19,8 @@ func printToken(w io.Writer, cfg Config, user string, admin bool, ttl time.Durat
 		err error
 	)
 	switch {
+	case ttl < 0:
+		return errors.New("token: --ttl must not be negative")
 	case admin && user != "":
 		return errors.New("token: give --user or --admin, not both")
 	case admin:
