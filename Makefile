@@ -8,7 +8,7 @@ PGHOST  ?= 127.0.0.1
 PGPORT  ?= 5432
 PGUSER  ?= postgres
 
-.PHONY: build run test vet docker clean
+.PHONY: build run test bench vet docker clean
 
 ## build: compile the binary to bin/seckill
 build:
@@ -25,6 +25,11 @@ run:
 ## test: every package, with the race detector
 test:
 	$(GO) test -race -count=1 -timeout 12m ./...
+
+## bench: side-by-side benchmark (baseline, full buy path, sold-out path,
+## persister, payment timeouts); writes the table into README.md
+bench:
+	$(GO) run ./loadtest/bench -readme README.md
 
 ## vet: formatting check and go vet
 vet:

@@ -81,8 +81,19 @@ func (s *Server) buy(c *gin.Context) {
 		return
 	}
 	if s.d.SoldOut.Known(item.ActivityID, item.ItemID) {
-		fail(stock.ErrSoldOut)
-		return
+		// A resend of an accepted buy must get its 202 back, sold out or
+		// not: one GET tells whether this key already has an order.
+		held := false
+		if idemKey != "" {
+			if held, err = s.d.Stock.HasIdempotencyKey(c, item.ActivityID, item.ItemID, user, idemKey); err != nil {
+				fail(unavailable("stock service unavailable", err))
+				return
+			}
+		}
+		if !held {
+			fail(stock.ErrSoldOut)
+			return
+		}
 	}
 	if !s.d.Broker.Connected() {
 		fail(unavailable("order queue unavailable", nil))
@@ -149,6 +160,10 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 		return res, unavailable("stock state is being recovered, retry shortly", err)
 	case isBusinessOutcome(err):
 		return res, err
+	case ctx.Err() != nil:
+		// The client went away; Redis did nothing wrong. Counting this
+		// would let anyone open the breaker by disconnecting.
+		return res, unavailable("request cancelled", err)
 	}
 	sentinel.TraceError(e, err)
 	return res, unavailable("stock service unavailable", err)
@@ -170,7 +185,9 @@ func (s *Server) publish(ctx context.Context, r stock.Reservation) error {
 		}
 	}
 	start := time.Now()
-	err := s.d.Publisher.Publish(ctx, r)
+	// The stock is reserved: finish the publish even if the client left, so
+	// the order takes the fast path rather than the reconciler's.
+	err := s.d.Publisher.Publish(context.WithoutCancel(ctx), r)
 	s.m.pubLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)

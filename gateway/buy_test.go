@@ -296,3 +296,27 @@ func (h *harness) buyWithin(within time.Duration, uid int64, aid, iid string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestIdempotentResendAfterSellOutGetsItsOrder(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	aid, iid := h.publishActivity(activityOpts{stock: 2})
+	first := h.buy(1, aid, iid, 1, "Idempotency-Key", "k1")
+	if first.Status != 202 {
+		t.Fatalf("first buy: %d %s", first.Status, first.Body)
+	}
+	h.buy(2, aid, iid, 1)
+	if r := h.buy(3, aid, iid, 1); r.code() != "SOLD_OUT" {
+		t.Fatalf("after sell-out: %d %s", r.Status, r.Body)
+	}
+	// The gateway now knows the item is sold out, yet the resend of an
+	// accepted buy gets its 202 and order id back.
+	again := h.buy(1, aid, iid, 1, "Idempotency-Key", "k1")
+	if again.Status != 202 || again.json(t)["order_id"] != first.json(t)["order_id"] {
+		t.Fatalf("resend after sell-out: %d %s, want 202 with order %v", again.Status, again.Body, first.json(t)["order_id"])
+	}
+	// Another key of the same user is still sold out.
+	if r := h.buy(1, aid, iid, 1, "Idempotency-Key", "k2"); r.code() != "SOLD_OUT" {
+		t.Fatalf("new key after sell-out: %d %s", r.Status, r.Body)
+	}
+}

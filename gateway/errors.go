@@ -47,7 +47,10 @@ type apiError struct {
 	Code       string
 	Message    string
 	RetryAfter int // seconds; 0 = no Retry-After header
-	cause      error
+	// expected marks a 5xx that is part of normal operation (retry shortly)
+	// and is not logged as a failure.
+	expected bool
+	cause    error
 }
 
 func (e *apiError) Error() string {
@@ -99,7 +102,7 @@ func toAPIError(err error) *apiError {
 		return newError(http.StatusBadRequest, CodeAmountMismatch, "amount_cents does not match the order")
 	case errors.Is(err, order.ErrNotPersisted):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
-			Message: "order is being processed, retry shortly", RetryAfter: 1}
+			Message: "order is being processed, retry shortly", RetryAfter: 1, expected: true}
 	case errors.Is(err, stock.ErrSoldOut):
 		return newError(http.StatusConflict, CodeSoldOut, "item is sold out")
 	case errors.Is(err, stock.ErrLimitExceeded):
@@ -140,15 +143,18 @@ func errorMiddleware(log *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		ae := toAPIError(c.Errors.Last().Err)
-		if ae.Status >= 500 {
+		if ae.Status >= 500 && !ae.expected {
+			// Rate-limited per code and message, so one noisy cause does
+			// not hide another.
+			key := ae.Code + ae.Message
 			mu.Lock()
 			now := time.Now()
-			logIt := now.Sub(last[ae.Code]) >= time.Second
-			n := suppressed[ae.Code]
+			logIt := now.Sub(last[key]) >= time.Second
+			n := suppressed[key]
 			if logIt {
-				last[ae.Code], suppressed[ae.Code] = now, 0
+				last[key], suppressed[key] = now, 0
 			} else {
-				suppressed[ae.Code]++
+				suppressed[key]++
 			}
 			mu.Unlock()
 			if logIt {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/stocktest"
 )
 
@@ -140,5 +142,45 @@ func TestLostNodeLeaseStopsBuys(t *testing.T) {
 	}
 	if after := h.snapshot(); after != before {
 		t.Fatal("a buy without a node lease changed state")
+	}
+}
+
+// buyerFunc adapts a function to gateway.Buyer.
+type buyerFunc func(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error)
+
+func (f buyerFunc) Buy(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
+	return f(ctx, r)
+}
+
+func TestClientsWhoLeaveDoNotOpenTheBreaker(t *testing.T) {
+	const leaver = 666
+	h := setupWith(t, setupOpts{
+		flow: &gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 1e6,
+			BreakerErrors: 3, BreakerWindowMs: 5000, BreakerRetryMs: 5000},
+		wrapBuyer: func(next gateway.Buyer) gateway.Buyer {
+			return buyerFunc(func(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
+				if r.UserID == leaver { // Redis is slow for this one; the client gives up
+					<-ctx.Done()
+					return stock.BuyResult{}, fmt.Errorf("stock: buy order %d: %w", r.OrderID, ctx.Err())
+				}
+				return next.Buy(ctx, r)
+			})
+		},
+	})
+	aid, iid := h.publishActivity(activityOpts{stock: 10})
+	body := fmt.Sprintf(`{"activity_id":%q,"item_id":%q,"quantity":1}`, aid, iid)
+	for i := 0; i < 10; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/api/v1/seckill", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.userToken(leaver))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("request %d was answered (%d); the test needs it abandoned", i, resp.StatusCode)
+		}
+		cancel()
+	}
+	time.Sleep(100 * time.Millisecond) // the handlers finish after their clients left
+	if r := h.buy(1, aid, iid, 1); r.Status != http.StatusAccepted {
+		t.Fatalf("after 10 abandoned requests: %d %s; the breaker must stay closed", r.Status, r.Body)
 	}
 }

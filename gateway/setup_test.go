@@ -74,6 +74,8 @@ type setupOpts struct {
 	rdb redis.UniversalClient
 	// flow, when set, replaces the permissive Sentinel rules.
 	flow *gateway.FlowConfig
+	// wrapBuyer, when set, wraps the buy-script runner (fault injection).
+	wrapBuyer func(gateway.Buyer) gateway.Buyer
 }
 
 func setup(t *testing.T) *harness { t.Helper(); return setupWith(t, setupOpts{}) }
@@ -130,10 +132,14 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	// Buys go through the coalescing batcher, as serve runs them.
 	batcher := stock.NewBatcher(h.stock, 2, 64)
 	h.runInBackground(batcher.Run)
+	var buyer gateway.Buyer = batcher
+	if opts.wrapBuyer != nil {
+		buyer = opts.wrapBuyer(buyer)
+	}
 	h.startPoller()
 	t.Cleanup(func() { h.stopPoll() })
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: h.auth, Stock: h.stock, Buyer: batcher, SoldOut: h.soldOut, Semaphore: sem,
+		Log: log, Auth: h.auth, Stock: h.stock, Buyer: buyer, SoldOut: h.soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second),

@@ -21,13 +21,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
 type options struct {
 	rate, backlog, pending int
 	duration               time.Duration
-	out, profile           string
+	out, profile, readme   string
 	redisAddr, pgDSN       string
 }
 
@@ -49,6 +50,7 @@ func main() {
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile during the full buy path case to this file")
 	flag.StringVar(&o.out, "out", "loadtest/out/bench.md", "where the table is written (markdown)")
+	flag.StringVar(&o.readme, "readme", "", "also replace the block between the bench markers in this README")
 	flag.StringVar(&o.redisAddr, "redis", getenv("SECKILL_REDIS_ADDR", "127.0.0.1:6379"), "Redis")
 	flag.StringVar(&o.pgDSN, "postgres", getenv("SECKILL_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL (an admin database; the bench creates its own)")
 	flag.Parse()
@@ -124,7 +126,30 @@ func run(ctx context.Context, o options) error {
 		}
 		log.Printf("table written to %s", o.out)
 	}
+	if o.readme != "" {
+		if err := updateReadme(o.readme, report); err != nil {
+			return err
+		}
+		log.Printf("benchmark section of %s updated", o.readme)
+	}
 	return nil
+}
+
+const benchStart, benchEnd = "<!-- bench:start -->", "<!-- bench:end -->"
+
+// updateReadme replaces what stands between the bench markers.
+func updateReadme(path, report string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, benchStart), strings.Index(s, benchEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s block", path, benchStart, benchEnd)
+	}
+	s = s[:i+len(benchStart)] + "\n" + report + "\n" + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

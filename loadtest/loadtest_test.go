@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/seckill/seckill/order/ordertest"
+	"github.com/seckill/seckill/stock/stocktest"
+)
+
+// TestScenarios runs a tiny version of every scenario against the real
+// binary, so the load tests cannot rot: each must pass its whole
+// verification, and the rush must sell exactly its stock.
+func TestScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the seckill binary against PostgreSQL and Redis")
+	}
+	gw := startGateway(t)
+	cases := []struct {
+		name string
+		tune func(*Config)
+	}{
+		{"rush", func(c *Config) { c.Rate, c.Duration, c.Stock = 300, time.Second, 50 }},
+		{"steady", func(c *Config) { c.Rate, c.Duration = 200, time.Second }},
+		{"lifecycle", func(c *Config) {
+			c.Rate, c.Duration, c.PayTimeout = 100, time.Second, 2*time.Second
+		}},
+		// Default stock (half the buyers): it sells out while resends are
+		// still coming, so R3 checks that a resend after the sell-out still
+		// gets its order back.
+		{"retry", func(c *Config) { c.Rate, c.Duration = 300, time.Second }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := gw.config(t, tc.name)
+			tc.tune(&cfg)
+			cfg, err := prepare(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var report bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			res, err := runScenario(ctx, cfg, &report, testWriter{t})
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, report.String())
+			}
+			if failed := res.failed(); len(failed) > 0 {
+				t.Fatalf("failed: %s\n%s", strings.Join(failed, "; "), report.String())
+			}
+			if tc.name == "rush" && int64(res.Accepted) != cfg.Stock {
+				t.Fatalf("rush accepted %d orders, want exactly the stock %d\n%s", res.Accepted, cfg.Stock, report.String())
+			}
+			for _, f := range []string{"plot.html", "report.txt"} {
+				if st, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil || st.Size() == 0 {
+					t.Errorf("%s not written: %v", f, err)
+				}
+			}
+			if n := countResults(t, filepath.Join(cfg.Out, "results.bin")); n != res.Requests {
+				t.Errorf("results.bin holds %d results, want %d", n, res.Requests)
+			}
+			if testing.Verbose() {
+				t.Log("\n" + report.String())
+			}
+			t.Logf("%s: %d orders accepted, %d checks passed", tc.name, res.Accepted, len(res.Checks))
+		})
+	}
+}
+
+// countResults decodes vegeta's binary results file, as `vegeta report` would.
+func countResults(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	n := 0
+	for {
+		var r vegeta.Result
+		err := dec.Decode(&r)
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("%s: result %d: %v", path, n, err)
+		}
+		n++
+	}
+}
+
+// TestConfigRefusesRemoteTargets: the load generator only shoots at loopback.
+func TestConfigRefusesRemoteTargets(t *testing.T) {
+	for _, u := range []string{"http://10.0.0.1:8080", "http://example.com", "ftp://127.0.0.1", "127.0.0.1:8080"} {
+		if err := loopbackOnly(u); err == nil {
+			t.Errorf("loopbackOnly(%q) accepted it", u)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:8080", "https://127.0.0.2"} {
+		if err := loopbackOnly(u); err != nil {
+			t.Errorf("loopbackOnly(%q): %v", u, err)
+		}
+	}
+}
+
+// TestFlags: a flag beats the environment, which beats the default, and the
+// scenario fills what is left at zero.
+func TestFlags(t *testing.T) {
+	env := map[string]string{"SECKILL_REDIS_KEY_PREFIX": "envprefix", "SECKILL_AUTH_SECRET": testSecret}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := parseFlags("retry", []string{"--rate", "100", "--duration", "2s", "--redis-addr", "127.0.0.1:7000"}, io.Discard, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		RedisPrefix: "envprefix", RedisAddr: "127.0.0.1:7000", AuthSecret: testSecret, PaymentSecret: devSecret,
+		BaseURL: "http://127.0.0.1:8080", Rate: 100, Duration: 2 * time.Second,
+		Users: 80, Stock: 40, Limit: 2, PayTimeout: 900 * time.Second,
+	}
+	got := Config{
+		RedisPrefix: cfg.RedisPrefix, RedisAddr: cfg.RedisAddr, AuthSecret: cfg.AuthSecret, PaymentSecret: cfg.PaymentSecret,
+		BaseURL: cfg.BaseURL, Rate: cfg.Rate, Duration: cfg.Duration,
+		Users: cfg.Users, Stock: cfg.Stock, Limit: cfg.Limit, PayTimeout: cfg.PayTimeout,
+	}
+	if got != want {
+		t.Errorf("parseFlags:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := parseFlags("rush", []string{"--rate", "0", "--pay-share", "0.9", "--cancel-share", "0.2"}, io.Discard, lookup); err == nil {
+		t.Error("shares summing to 1.1 were accepted")
+	}
+}
+
+const testSecret = "loadtest-secret-0123456789abcdefghijkl"
+
+// testGateway is one `seckill serve --role=all` with a database, a Redis key
+// prefix and an embedded NATS of its own.
+type testGateway struct {
+	url, dsn, prefix string
+}
+
+// config is a scenario's settings against the gateway, output in a temp dir.
+func (g *testGateway) config(t *testing.T, scenario string) Config {
+	return Config{
+		Scenario: scenario, BaseURL: g.url, AuthSecret: testSecret, PaymentSecret: testSecret,
+		PostgresDSN: g.dsn, RedisAddr: stocktest.Addr(), RedisPrefix: g.prefix,
+		PayShare: 0.4, CancelShare: 0.3, AbandonShare: 0.1, AbandonAfter: time.Millisecond,
+		Timeout: 5 * time.Second, MaxInFlight: 200, DrainTimeout: 15 * time.Second, Seed: 1,
+		Out: t.TempDir(),
+	}
+}
+
+// startGateway builds the binary and starts it with short worker intervals;
+// t.Cleanup stops it, then drops its database and deletes its keys.
+func startGateway(t *testing.T) *testGateway {
+	t.Helper()
+	bin := buildSeckill(t)
+	_, keys := stocktest.New(t) // a prefix of our own, deleted at cleanup
+	dsn := newDatabase(t)
+	port, natsPort := freePort(t), freePort(t)
+	env := map[string]string{
+		"SECKILL_HTTP_ADDR":              fmt.Sprintf("127.0.0.1:%d", port),
+		"SECKILL_POSTGRES_DSN":           dsn,
+		"SECKILL_REDIS_ADDR":             stocktest.Addr(),
+		"SECKILL_REDIS_KEY_PREFIX":       keys.Prefix,
+		"SECKILL_NATS_URL":               "",
+		"SECKILL_NATS_LISTEN":            fmt.Sprintf("127.0.0.1:%d", natsPort),
+		"SECKILL_NATS_DATA_DIR":          t.TempDir(),
+		"SECKILL_SENTINEL_LOG_DIR":       t.TempDir(),
+		"SECKILL_SENTINEL_USER_QPS":      "1000",
+		"SECKILL_AUTH_SECRET":            testSecret,
+		"SECKILL_PAYMENT_SECRET":         testSecret,
+		"SECKILL_WORKER_RECONCILE_GRACE": "2s",
+		"SECKILL_WORKER_SWEEP_INTERVAL":  "1s",
+		"SECKILL_LOG_LEVEL":              "warn",
+		"SECKILL_LOG_FORMAT":             "text",
+	}
+	// The built-in defaults (which configs/seckill.yaml must document, see
+	// cmd/seckill's config test) plus env: no file to fall out of step with the binary.
+	cmd := exec.Command(bin, "serve", "--role=all")
+	cmd.Dir = t.TempDir() // no configs/seckill.yaml here, no ./data in the source tree
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SECKILL_") { // a developer's exports must not leak in
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("---- seckill log ----\n%s", log.String())
+		}
+	})
+	g := &testGateway{url: fmt.Sprintf("http://127.0.0.1:%d", port), dsn: dsn, prefix: keys.Prefix}
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("seckill exited before it was ready:\n%s", log.String())
+		default:
+		}
+		if resp, err := client.Get(g.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return g
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seckill not ready after 30s:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// buildSeckill builds ./cmd/seckill from the repository root into a temp
+// dir, or returns $SECKILL_LOADTEST_BIN, a binary built beforehand.
+func buildSeckill(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("SECKILL_LOADTEST_BIN"); bin != "" {
+		return bin
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "seckill")
+	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/seckill")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// newDatabase creates an empty database (the binary migrates it at start)
+// and returns its DSN; t.Cleanup drops it.
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	admin := ordertest.DSN()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // never fails (crypto/rand contract)
+	name := "seckill_loadtest_" + hex.EncodeToString(b)
+	do := func(stmt string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, stmt)
+		return err
+	}
+	if err := do("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := do("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
+		u, err := url.Parse(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	return admin + " dbname=" + name // keyword/value form: the last dbname wins
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testWriter sends the progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// lockedBuffer is the child's log, written by exec's copier goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
