@@ -45,19 +45,19 @@ func limitBody(max int64) gin.HandlerFunc {
 	}
 }
 
-// decodeJSON reads exactly one JSON object from the body into v.
+// decodeJSON reads exactly one JSON value from the body into v (trailing
+// data is an error). The body is already capped by limitBody.
 func decodeJSON(c *gin.Context, v any) *apiError {
-	dec := json.NewDecoder(c.Request.Body)
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large")
 		}
-		return badRequest("malformed JSON body")
+		return badRequest("unreadable body")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("unexpected data after the JSON body")
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("malformed JSON body")
 	}
 	return nil
 }

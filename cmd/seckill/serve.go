@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,9 @@ func openRedis(cfg RedisConfig) redis.UniversalClient {
 		DialTimeout:  cfg.DialTimeout,
 		ReadTimeout:  cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout,
+		// RESP2: seckill uses no push notifications, and RESP3 makes
+		// go-redis look for them around every command on the hot path.
+		Protocol: 2,
 	})
 }
 
@@ -75,6 +79,9 @@ func migrate(ctx context.Context, log *slog.Logger, cfg Config) error {
 // PostgreSQL. Senders stop before the things they send to.
 func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error {
 	log.Info("starting seckill", "role", role, "config", cfg)
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(cfg.Runtime.GCPercent)
+	}
 	if cfg.Auth.Secret == devSecret || cfg.Payment.Secret == devSecret {
 		log.Warn("using the built-in development secret; set SECKILL_AUTH_SECRET and SECKILL_PAYMENT_SECRET in production")
 	}

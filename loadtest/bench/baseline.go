@@ -18,7 +18,8 @@ import (
 // auth, no flow control, no JSON body, no publish). The bench runs it as its
 // own process so its CPU time can be read from /proc.
 func runBaseline(addr, redisAddr, prefix string, aid, iid int64) error {
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	// RESP2, as seckill uses: the floor should be as cheap as go-redis gets.
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, Protocol: 2})
 	defer rdb.Close()
 	st := stock.NewStore(rdb, stock.Keys{Prefix: prefix})
 	var next atomic.Int64

@@ -44,8 +44,8 @@ func main() {
 		log.Fatal(runBaseline(*addr, *redisAddr, *prefix, *aid, *iid))
 	}
 	var o options
-	flag.IntVar(&o.rate, "rate", 2000, "requests per second of each HTTP case")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each HTTP case")
+	flag.IntVar(&o.rate, "rate", 5000, "requests per second of each HTTP case")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each HTTP case")
 	flag.IntVar(&o.backlog, "backlog", 100_000, "orders in the persister backlog")
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile during the full buy path case to this file")
