@@ -16,7 +16,8 @@
 -- Returns a flat array whose first element is the code:
 --   {0, available, created_ms, expire_ms, amount_cents}  OK: stock deducted, reservation written
 --   {1, order_id, reservation_json | nil, available}     DUPLICATE: idempotency key seen, nothing changed
---   {2}                                                  NOT_PUBLISHED: item hash missing
+--   {2}                                                  NOT_PUBLISHED: item hash missing, or fenced
+--                                                        after a Redis restart (see fence.lua)
 --   {3}                                                  NOT_STARTED
 --   {4}                                                  ENDED
 --   {5, held, limit}                                     LIMIT_EXCEEDED
@@ -25,8 +26,8 @@
 -- Checks run in this order and nothing is written before all of them pass, so a
 -- refused attempt (including a double click) never burns stock.
 
-local item = redis.call('HMGET', KEYS[1], 'stock', 'price', 'start_ms', 'end_ms', 'limit', 'timeout_s')
-if not item[1] then
+local item = redis.call('HMGET', KEYS[1], 'stock', 'price', 'start_ms', 'end_ms', 'limit', 'timeout_s', 'fenced')
+if not item[1] or item[7] then
   return {2}
 end
 

@@ -52,3 +52,8 @@ var NodeRelease string
 //
 //go:embed rebuild.lua
 var Rebuild string
+
+// Fence stops sales of an item whose state may be stale after a Redis restart.
+//
+//go:embed fence.lua
+var Fence string

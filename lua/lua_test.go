@@ -15,7 +15,7 @@ func TestScriptsDocumentTheirContract(t *testing.T) {
 	embedded := map[string]string{
 		"buy.lua": lua.Buy, "warm.lua": lua.Warm, "restock.lua": lua.Restock,
 		"rebuild.lua": lua.Rebuild, "sem_acquire.lua": lua.SemAcquire, "sem_renew.lua": lua.SemRenew, "sem_release.lua": lua.SemRelease,
-		"node_renew.lua": lua.NodeRenew, "node_release.lua": lua.NodeRelease,
+		"node_renew.lua": lua.NodeRenew, "node_release.lua": lua.NodeRelease, "fence.lua": lua.Fence,
 	}
 	files, err := filepath.Glob("*.lua")
 	if err != nil {

@@ -15,12 +15,15 @@
 -- ARGV[9 .. 8+2n]   user_id, units, user_id, units, ...
 -- ARGV[9+2n ..]     order ids of cancelled orders (decimal strings)
 --
--- Returns 1 if the item was rebuilt, 0 if its hash exists (nothing changed:
--- live state always wins over a rebuild).
+-- Returns 1 if the item was rebuilt, 0 if its hash exists and is not fenced
+-- (nothing changed: live state always wins over a rebuild). A fenced item
+-- (fence.lua: Redis came back from an AOF that may be stale) is overwritten,
+-- which also lifts the fence.
 
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if redis.call('EXISTS', KEYS[1]) == 1 and not redis.call('HGET', KEYS[1], 'fenced') then
   return 0
 end
+redis.call('DEL', KEYS[1])
 
 -- Arguments go to Redis in chunks: unpack() of a very long list would
 -- overflow the Lua C stack.

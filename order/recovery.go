@@ -22,7 +22,8 @@ type RecoveryConfig struct {
 }
 
 // Recovery rebuilds items whose Redis state is gone (Redis restarted without
-// persistence, or was flushed). Until an item is rebuilt its buy script
+// persistence, or was flushed) or fenced (Redis restarted from an append-only
+// file that may miss its last second, see stock.CheckRestart). Until an item is rebuilt its buy script
 // answers NOT_PUBLISHED and the gateway answers 503: nothing sells from
 // missing state. The rebuild waits until every accepted order is in
 // PostgreSQL (the order stream is drained), then sets available = total −
@@ -64,6 +65,11 @@ func (r *Recovery) Run(ctx context.Context) error {
 // returns how many it rebuilt.
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	now := r.now()
+	// Connections made after a restart fence items themselves (RestartHook);
+	// checking here too covers a restart no new connection has seen yet.
+	if _, err := r.stock.CheckRestart(ctx); err != nil {
+		return 0, err
+	}
 	items, err := r.store.PublishedItems(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		return 0, err
@@ -72,7 +78,7 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	for i, it := range items {
 		keys[i] = stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
 	}
-	exists, err := r.stock.Exists(ctx, keys)
+	exists, err := r.stock.Live(ctx, keys)
 	if err != nil {
 		return 0, err
 	}
@@ -88,7 +94,7 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 		since, seen := r.missing[k]
 		if !seen {
 			r.missing[k] = now
-			r.log.Error("Redis state of a published item is missing; buys answer 503 until it is rebuilt",
+			r.log.Error("Redis state of a published item is missing or fenced; buys answer 503 until it is rebuilt",
 				"activity_id", it.ActivityID, "item_id", it.ItemID)
 			continue
 		}

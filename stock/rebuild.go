@@ -20,7 +20,7 @@ type ItemState struct {
 	Cancelled []int64
 }
 
-// Rebuild restores an item whose hash is missing: available = Total − Σ Held,
+// Rebuild restores an item whose hash is missing or fenced: available = Total − Σ Held,
 // the buyers hash from Held, and Cancelled marked as already restocked. If
 // the hash exists nothing changes and created=false: live state always wins.
 //
@@ -59,6 +59,9 @@ func (s *Store) Rebuild(ctx context.Context, st ItemState) (created bool, err er
 	).Int64()
 	if err != nil {
 		return false, fmt.Errorf("stock: rebuild item %d/%d: %w", aid, iid, err)
+	}
+	if err := s.remember(ctx, aid, iid); err != nil {
+		return false, err
 	}
 	return n == 1, nil
 }

@@ -22,6 +22,7 @@ var (
 	warmScript        = redis.NewScript(lua.Warm)
 	restockScript     = redis.NewScript(lua.Restock)
 	rebuildScript     = redis.NewScript(lua.Rebuild)
+	fenceScript       = redis.NewScript(lua.Fence)
 	semAcquireScript  = redis.NewScript(lua.SemAcquire)
 	semRenewScript    = redis.NewScript(lua.SemRenew)
 	semReleaseScript  = redis.NewScript(lua.SemRelease)

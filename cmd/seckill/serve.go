@@ -44,7 +44,7 @@ func openPostgres(ctx context.Context, cfg PostgresConfig) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-func openRedis(cfg RedisConfig) redis.UniversalClient {
+func openRedis(cfg RedisConfig, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient {
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:        strings.Split(cfg.Addr, ","),
 		Password:     cfg.Password,
@@ -55,7 +55,8 @@ func openRedis(cfg RedisConfig) redis.UniversalClient {
 		WriteTimeout: cfg.WriteTimeout,
 		// RESP2: seckill uses no push notifications, and RESP3 makes
 		// go-redis look for them around every command on the hot path.
-		Protocol: 2,
+		Protocol:  2,
+		OnConnect: onConnect,
 	})
 }
 
@@ -93,7 +94,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	if err := order.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	rdb := openRedis(cfg.Redis)
+	rdb := openRedis(cfg.Redis, stock.RestartHook(stock.Keys{Prefix: cfg.Redis.KeyPrefix}, log))
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping %s: %w", cfg.Redis.Addr, err)

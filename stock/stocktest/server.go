@@ -19,10 +19,13 @@ type Server struct {
 	t    testing.TB
 	Addr string
 	cmd  *exec.Cmd
+	dir  string
+	args []string
 }
 
 // StartServer starts redis-server on a free port; t.Cleanup stops it.
-func StartServer(t testing.TB) *Server {
+// Extra arguments (e.g. "--appendonly", "yes") are passed to redis-server.
+func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("stocktest: redis-server not installed: %v", err)
@@ -33,18 +36,19 @@ func StartServer(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir(), args: args}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// Start starts the server (again) and waits until it answers.
+// Start starts the server (again, on the same folder: with --appendonly yes
+// it reloads its append-only file) and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir())
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir}
+	s.cmd = exec.Command("redis-server", append(args, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("stocktest: start redis-server: %v", err)
 	}
@@ -59,7 +63,8 @@ func (s *Server) Start() {
 	}
 }
 
-// Stop kills the server (as a crash would) and waits for it to exit.
+// Stop kills the server with SIGKILL (as a crash would: with appendfsync
+// everysec the last second of writes may be lost) and waits for it to exit.
 func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
