@@ -85,7 +85,11 @@ func (p *Persister) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	var lastErr string
 	for ctx.Err() == nil {
-		_, err := p.RunOnce(ctx)
+		// Soft stop: a batch that was read is finished (inserted and acked)
+		// even when the stop arrives mid-way; only the next read is skipped.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait)
+		_, err := p.RunOnce(bctx)
+		cancel()
 		if err == nil {
 			backoff, lastErr = 100*time.Millisecond, ""
 			continue

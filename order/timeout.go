@@ -161,7 +161,11 @@ func (t *Timeouts) Run(ctx context.Context) error {
 	defer t.reader.close()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if _, err := t.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		// A batch that was read is finished even if the stop arrives mid-way.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, err := t.RunOnce(bctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			t.log.Warn("payment timeout batch failed", "err", err)
 			select {
 			case <-ctx.Done():
