@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -60,8 +62,18 @@ type createActivityRequest struct {
 // createActivity is POST /admin/v1/activities.
 func (s *Server) createActivity(c *gin.Context) {
 	var req createActivityRequest
-	dec := json.NewDecoder(c.Request.Body)
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			_ = c.Error(newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"))
+			return
+		}
+		_ = c.Error(badRequest("unreadable body"))
+		return
+	}
+	// Unmarshal, unlike a Decoder, refuses data after the JSON value.
+	if err := json.Unmarshal(body, &req); err != nil {
 		_ = c.Error(badRequest("malformed JSON body: " + jsonProblem(err)))
 		return
 	}

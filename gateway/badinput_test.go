@@ -127,6 +127,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"zero stock", "POST", "/admin/v1/activities", h.admin, strings.Replace(validActivity, `"stock":1`, `"stock":0`, 1), nil, 400, "INVALID_REQUEST"},
 		{"negative price", "POST", "/admin/v1/activities", h.admin, strings.Replace(validActivity, `"price_cents":1`, `"price_cents":-5`, 1), nil, 400, "INVALID_REQUEST"},
 		{"limit 0", "POST", "/admin/v1/activities", h.admin, strings.Replace(validActivity, `"per_user_limit":1`, `"per_user_limit":0`, 1), nil, 400, "INVALID_REQUEST"},
+		{"activity name with NUL", "POST", "/admin/v1/activities", h.admin, strings.Replace(validActivity, `"name":"x"`, `"name":"x\u0000y"`, 1), nil, 400, "INVALID_REQUEST"},
+		{"activity with trailing data", "POST", "/admin/v1/activities", h.admin, validActivity + `{"name":"again"}`, nil, 400, "INVALID_REQUEST"},
 		{"activity bad time", "POST", "/admin/v1/activities", h.admin, strings.Replace(validActivity, "2099-01-01T00:00:00Z", "tomorrow", 1), nil, 400, "INVALID_REQUEST"},
 		{"publish unknown", "POST", "/admin/v1/activities/424242/publish", h.admin, "", nil, 404, "NOT_FOUND"},
 		{"publish bad id", "POST", "/admin/v1/activities/abc/publish", h.admin, "", nil, 404, "NOT_FOUND"},

@@ -170,5 +170,10 @@ func writeError(c *gin.Context, ae *apiError) {
 	if ae.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
+	if ae.Status == http.StatusRequestEntityTooLarge {
+		// Close rather than read the rest of the body: otherwise net/http
+		// drains up to 256 KiB of a chunked body before sending the 413.
+		c.Header("Connection", "close")
+	}
 	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
 }

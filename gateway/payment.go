@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -70,8 +71,8 @@ func (s *Server) paymentCallback(c *gin.Context) {
 		_ = c.Error(badRequest("malformed JSON body"))
 		return
 	}
-	if req.OrderID == 0 || req.AmountCents == nil || req.TradeNo == "" || len(req.TradeNo) > 64 {
-		_ = c.Error(badRequest("order_id, trade_no (1-64 chars) and amount_cents are required"))
+	if req.OrderID == 0 || req.AmountCents == nil || !validTradeNo(req.TradeNo) {
+		_ = c.Error(badRequest("order_id, trade_no (1-64 chars, no control characters) and amount_cents are required"))
 		return
 	}
 	paidAt := time.Now()
@@ -90,6 +91,21 @@ func (s *Server) paymentCallback(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, orderOut(o))
+}
+
+// validTradeNo accepts 1-64 bytes without control characters: PostgreSQL
+// text cannot hold NUL (a "\u0000" in the JSON was a 500), and a provider's
+// trade number has no use for the others.
+func validTradeNo(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // cancelOrder is POST /api/v1/orders/{id}/cancel, for the owner only.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -115,6 +116,10 @@ func validName(field, name string) error {
 	}
 	if utf8.RuneCountInString(name) > maxNameLen {
 		return invalid("%s must be at most %d characters", field, maxNameLen)
+	}
+	// PostgreSQL text cannot hold NUL, and no name needs control characters.
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return invalid("%s must not contain control characters", field)
 	}
 	return nil
 }

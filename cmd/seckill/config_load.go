@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,9 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 		dec := yaml.NewDecoder(f)
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			// yaml.v3 quotes the offending value, which may be a secret
+			// written in the wrong place: keep the line, drop the value.
+			return cfg, fmt.Errorf("config %s: %s", path, yamlQuoted.ReplaceAllString(err.Error(), "(value hidden)"))
 		}
 	}
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "SECKILL", env); err != nil {
@@ -35,6 +38,9 @@ func loadConfig(path string, env func(string) (string, bool)) (Config, error) {
 	}
 	return cfg, cfg.validate()
 }
+
+// yamlQuoted matches the values yaml.v3 quotes in its errors (`…`).
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
 
 // applyEnv overrides every leaf field from SECKILL_<SECTION>_<KEY>.
 func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) error {
