@@ -8,7 +8,7 @@ PGHOST  ?= 127.0.0.1
 PGPORT  ?= 5432
 PGUSER  ?= postgres
 
-.PHONY: build run test bench vet docker clean
+.PHONY: build run test bench chaos vet docker clean
 
 ## build: compile the binary to bin/seckill
 build:
@@ -30,6 +30,12 @@ test:
 ## persister, payment timeouts); writes the table into README.md
 bench:
 	$(GO) run ./loadtest/bench -readme README.md
+
+## chaos: faults under load with its own Redis, NATS, PostgreSQL, two gateways
+## and two workers: kill -9/restart each part in turn, verify I1-I7, print the
+## per-fault table (also in loadtest/out/chaos-<timestamp>/chaos-table.txt)
+chaos:
+	$(GO) run ./loadtest chaos $(CHAOS_FLAGS)
 
 ## vet: formatting check and go vet
 vet:

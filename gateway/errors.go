@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -113,8 +112,7 @@ func toAPIError(err error) *apiError {
 		return newError(http.StatusForbidden, CodeEnded, "the sale has ended")
 	case errors.Is(err, stock.ErrBusy):
 		return &apiError{Status: http.StatusTooManyRequests, Code: CodeBusy, Message: "too many buys in flight, retry shortly", RetryAfter: 1}
-	case errors.Is(err, stock.ErrLeaseLost), errors.Is(err, order.ErrBrokerDown),
-		errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, stock.ErrLeaseLost), order.IsUnavailable(err):
 		return unavailable("service temporarily unavailable", err)
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", cause: err}

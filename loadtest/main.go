@@ -50,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return exitError
 	}
 	name := args[0]
+	if name == chaosName {
+		return runChaos(ctx, args[1:], stdout, stderr)
+	}
 	if _, ok := scenarios[name]; !ok {
 		fmt.Fprintf(stderr, "loadtest: unknown scenario %q\n", name)
 		usage(stderr)
@@ -85,6 +88,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, scenarios[n].about())
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", chaosName, chaosAbout)
 	fmt.Fprintf(w, "\nrun `go run ./loadtest <scenario> -h` for the flags\n")
 }
 

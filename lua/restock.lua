@@ -14,14 +14,18 @@
 --   {0, available}  OK: stock += quantity, the user's held units -= quantity,
 --                   any reservation record of the order removed
 --   {1, available}  DUPLICATE: this order was already restocked, nothing changed
---   {2}             NOT_PUBLISHED: item hash missing (Redis lost its state);
---                   nothing is written, so no half-built item appears
+--   {2}             NOT_PUBLISHED: item hash missing (Redis lost its state) or
+--                   fenced (Redis restarted from a possibly stale file);
+--                   nothing is written: the rebuild from PostgreSQL accounts
+--                   for the order, and a retry after it returns the units
 --
 -- The restocked set is what makes timers, sweepers and user cancels racing on
 -- one order return its units exactly once, even if the caller crashed after
 -- this script and before recording the return elsewhere.
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- A fenced item is about to be overwritten by a rebuild that may have read
+-- this order as live: returning units now would be erased with it.
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'fenced') then
   return {2}
 end
 if redis.call('SADD', KEYS[5], ARGV[1]) == 0 then

@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,6 +34,6 @@ func (l *Lookup) Order(ctx context.Context, id int64) (Order, error) {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return l.store.Order(ctx, id)
 	default:
-		return Order{}, err
+		return Order{}, fmt.Errorf("%w: read order %d from the stream: %v", ErrBrokerDown, id, err)
 	}
 }

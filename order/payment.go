@@ -46,10 +46,16 @@ func (s *Orders) row(ctx context.Context, id int64) (Order, error) {
 	if !errors.Is(err, ErrNotFound) {
 		return o, err
 	}
-	if _, lerr := s.lookup.Order(ctx, id); lerr == nil {
+	switch _, lerr := s.lookup.Order(ctx, id); {
+	case lerr == nil:
 		return Order{}, ErrNotPersisted
+	case errors.Is(lerr, ErrNotFound):
+		return Order{}, ErrNotFound
+	default:
+		// The stream could not be asked: the order may exist. "Not found"
+		// would make a payment provider give up; this says retry.
+		return Order{}, lerr
 	}
-	return Order{}, ErrNotFound
 }
 
 // CancelByUser cancels the user's own PENDING order (reason USER) and gives
@@ -74,6 +80,15 @@ func (s *Orders) CancelByUser(ctx context.Context, id, userID int64) (Order, err
 	}
 	if err != nil {
 		return Order{}, err
+	}
+	// Lost the UPDATE: a repeat of the user's own cancel (its first answer
+	// lost on the way) is answered as the first one was.
+	cur, err := s.store.Order(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if cur.Status == StatusCancelled && cur.CancelReason == CancelUser {
+		return cur, nil
 	}
 	return Order{}, ErrNotPending
 }
