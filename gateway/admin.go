@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -62,14 +60,9 @@ type createActivityRequest struct {
 // createActivity is POST /admin/v1/activities.
 func (s *Server) createActivity(c *gin.Context) {
 	var req createActivityRequest
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			_ = c.Error(newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"))
-			return
-		}
-		_ = c.Error(badRequest("unreadable body"))
+	body, ae := readBody(c)
+	if ae != nil {
+		_ = c.Error(ae)
 		return
 	}
 	// Unmarshal, unlike a Decoder, refuses data after the JSON value.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -52,14 +51,9 @@ type callbackRequest struct {
 // paymentCallback is POST /api/v1/payments/callback. The signature is
 // checked over the raw bytes before anything is parsed.
 func (s *Server) paymentCallback(c *gin.Context) {
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			_ = c.Error(newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"))
-			return
-		}
-		_ = c.Error(badRequest("unreadable body"))
+	body, ae := readBody(c)
+	if ae != nil {
+		_ = c.Error(ae)
 		return
 	}
 	if !s.d.Signer.Verify(body, c.GetHeader("X-Signature")) {

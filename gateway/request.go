@@ -48,18 +48,27 @@ func limitBody(max int64) gin.HandlerFunc {
 // decodeJSON reads exactly one JSON value from the body into v (trailing
 // data is an error). The body is already capped by limitBody.
 func decodeJSON(c *gin.Context, v any) *apiError {
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large")
-		}
-		return badRequest("unreadable body")
+	body, ae := readBody(c)
+	if ae != nil {
+		return ae
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return badRequest("malformed JSON body")
 	}
 	return nil
+}
+
+// readBody reads the whole body (capped by limitBody): over the cap is 413.
+func readBody(c *gin.Context) ([]byte, *apiError) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large")
+		}
+		return nil, badRequest("unreadable body")
+	}
+	return body, nil
 }
 
 // pathID parses the {id} path parameter; a malformed id is simply not found.
