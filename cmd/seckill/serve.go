@@ -7,71 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
-
-func openPostgres(ctx context.Context, cfg PostgresConfig) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DSN)
-	if err != nil {
-		// pgx's parse error can quote the DSN, password included: don't pass it on.
-		return nil, errors.New("config: postgres.dsn is not a valid PostgreSQL connection string")
-	}
-	pc.MaxConns = cfg.MaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: ping %s:%d/%s: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, pc.ConnConfig.Database, err)
-	}
-	return pool, nil
-}
-
-func openRedis(cfg RedisConfig, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient {
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        strings.Split(cfg.Addr, ","),
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		PoolSize:     cfg.PoolSize,
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		// RESP2: seckill uses no push notifications, and RESP3 makes
-		// go-redis look for them around every command on the hot path.
-		Protocol:  2,
-		OnConnect: onConnect,
-	})
-}
-
-func migrate(ctx context.Context, log *slog.Logger, cfg Config) error {
-	pool, err := openPostgres(ctx, cfg.Postgres)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := order.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	log.Info("migrations applied")
-	return nil
-}
 
 // serve runs the process until ctx is cancelled (SIGTERM), then shuts down
 // in this order: stop accepting HTTP and finish in-flight requests; stop the
@@ -202,129 +149,4 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	release()
 	log.Info("stopped")
 	return runErr
-}
-
-func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *prometheus.Registry, sk *stock.Store,
-	store *order.Store, broker *order.Broker, checks map[string]func(context.Context) error,
-	goRun func(func(context.Context) error)) (http.Handler, []func(context.Context), error) {
-	host, _ := os.Hostname()
-	holder := fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano())
-	node, err := stock.AcquireNode(ctx, sk.Client(), sk.Keys(), holder, cfg.Buy.NodeLeaseTTL)
-	if err != nil {
-		return nil, nil, err
-	}
-	log.Info("snowflake node leased", "node", node.ID())
-	sem := stock.NewSemaphore(sk.Client(), sk.Keys(), stock.SemaphoreConfig{
-		Name: "buy", Capacity: cfg.Semaphore.Capacity, Block: cfg.Semaphore.Block,
-		TTL: cfg.Semaphore.TTL, Holder: holder,
-	})
-	soldOut := stock.NewSoldOut(sk)
-	var buyer gateway.Buyer = sk
-	if cfg.Buy.RedisPipelines > 0 {
-		batcher := stock.NewBatcher(sk, cfg.Buy.RedisPipelines, 256)
-		goRun(batcher.Run)
-		buyer = batcher
-	}
-	catalog := order.NewCatalog(store, 250*time.Millisecond)
-	if err := catalog.Refresh(ctx); err != nil {
-		_ = node.Release(ctx)
-		return nil, nil, err
-	}
-	if err := os.MkdirAll(cfg.Sentinel.LogDir, 0o755); err != nil {
-		_ = node.Release(ctx)
-		return nil, nil, fmt.Errorf("sentinel.log_dir: %w", err)
-	}
-	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, Buyer: buyer, SoldOut: soldOut, Semaphore: sem,
-		Node: node, Catalog: catalog, Store: store, Admin: order.NewAdmin(store, sk),
-		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, sk)),
-		Signer:    gateway.NewSigner(cfg.Payment.Secret),
-		Publisher: order.NewPublisher(broker, cfg.NATS.PublishTimeout),
-		Broker:    broker, Registry: reg, Checks: checks,
-		Flow: gateway.FlowConfig{
-			LogDir: cfg.Sentinel.LogDir, BuyQPS: cfg.Sentinel.BuyQPS, UserQPS: cfg.Sentinel.UserQPS,
-			BreakerErrors: cfg.Sentinel.BreakerErrors, BreakerWindowMs: cfg.Sentinel.BreakerWindowMs,
-			BreakerRetryMs: cfg.Sentinel.BreakerRetryMs,
-		},
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, IdempotencyTTL: cfg.Buy.IdempotencyTTL,
-	})
-	if err != nil {
-		_ = node.Release(ctx)
-		return nil, nil, err
-	}
-	goRun(func(ctx context.Context) error {
-		if err := node.Run(ctx, log); err != nil {
-			// Buys already answer 503 (NextID refuses); /readyz says why, so
-			// the orchestrator replaces this gateway.
-			log.Error("snowflake node lease lost; this gateway no longer accepts buys", "node", node.ID(), "err", err)
-		}
-		return nil
-	})
-	checks["node_lease"] = func(context.Context) error {
-		if !node.Valid() {
-			return stock.ErrLeaseLost
-		}
-		return nil
-	}
-	goRun(func(ctx context.Context) error { return sem.Run(ctx, log) })
-	goRun(func(ctx context.Context) error { return soldOut.Run(ctx, log, cfg.Buy.SoldOutRecheck) })
-	goRun(func(ctx context.Context) error { return catalog.Run(ctx, log, cfg.Buy.CatalogRefresh) })
-	cleanup := []func(context.Context){
-		func(ctx context.Context) {
-			if err := sem.Close(ctx); err != nil {
-				log.Warn("semaphore release", "err", err)
-			}
-		},
-		func(ctx context.Context) {
-			if err := node.Release(ctx); err != nil {
-				log.Warn("node lease release", "err", err)
-			}
-		},
-	}
-	return srv.Handler(), cleanup, nil
-}
-
-func pprofMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}
-
-// persisterDurable is the JetStream consumer all workers share.
-const persisterDurable = "persister"
-
-func startWorker(ctx context.Context, log *slog.Logger, cfg Config, reg *prometheus.Registry, sk *stock.Store,
-	store *order.Store, broker *order.Broker, goRun func(func(context.Context) error)) error {
-	m := order.NewMetrics(reg)
-	canceller := order.NewCanceller(log, store, sk)
-	timeouts, err := order.OpenTimeouts(ctx, log, broker, store, canceller, order.TimeoutConfig{
-		Stream: cfg.NATS.TimeoutStream, Batch: cfg.Worker.TimeoutBatch,
-		FallbackMaxAckPending: cfg.NATS.FallbackMaxAckPending, DisableSchedules: cfg.NATS.Schedules == "off",
-	})
-	if err != nil {
-		return err
-	}
-	pcfg := order.PersisterConfig{Durable: persisterDurable, BatchSize: cfg.Worker.BatchSize,
-		FetchWait: cfg.Worker.FetchWait, AckWait: cfg.Worker.AckWait}
-	for i := 0; i < max(1, cfg.Worker.Persisters); i++ {
-		p, err := order.NewPersister(ctx, log, broker, store, sk, m, pcfg, timeouts.Schedule)
-		if err != nil {
-			return err
-		}
-		goRun(p.Run)
-	}
-	goRun(timeouts.Run)
-	goRun(order.NewReconciler(log, store, sk, m, order.ReconcilerConfig{
-		Grace: cfg.Worker.ReconcileGrace, Every: cfg.Worker.ReconcileInterval,
-	}, timeouts.Schedule).Run)
-	goRun(order.NewSweeper(log, store, canceller, order.SweeperConfig{
-		Every: cfg.Worker.SweepInterval, Grace: cfg.Worker.SweepGrace, ReturnAfter: cfg.Worker.ReturnRetryAfter,
-	}).Run)
-	goRun(order.NewRecovery(log, store, sk, broker.OrdersDrained(persisterDurable), order.RecoveryConfig{
-		Every: cfg.Worker.RecoveryInterval, Settle: cfg.Worker.RecoverySettle,
-	}).Run)
-	return nil
 }
