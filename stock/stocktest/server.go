@@ -81,4 +81,5 @@ func (s *Server) Client() redis.UniversalClient {
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
 }
 
+// String names the server in test messages.
 func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }
