@@ -192,7 +192,12 @@ func TestPayCancelAndTimeoutRaceHasOneWinner(t *testing.T) {
 	ids := h.buyN(aid, iid, 1, n)
 	h.drain()
 	var timeoutWins sync.Map
-	h.timeouts.OnCancelled = func(o order.Order, _ time.Time) { timeoutWins.Store(o.ID, true) }
+	var timerReports atomic.Int64
+	h.timeouts.OnCancelled = func(o order.Order, _ time.Time) {
+		if _, seen := timeoutWins.LoadOrStore(o.ID, true); !seen {
+			timerReports.Add(1)
+		}
+	}
 	// Wait until the first order is due, then hit every order with a payment,
 	// a user cancel and the timer at once.
 	first := h.orderRow(ids[0]).ExpireAt
@@ -227,6 +232,11 @@ func TestPayCancelAndTimeoutRaceHasOneWinner(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for h.countRows("activity_id = $1 AND status = 'PENDING'", aid) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The timer reports its winners after their stock return: wait for the
+	// reports of every order its reason says it cancelled.
+	for timerReports.Load() < h.countRows("activity_id = $1 AND cancel_reason = 'TIMEOUT'", aid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
 	var nPaid, nUser, nTimeout int64
 	for _, id := range ids {
@@ -278,14 +288,22 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func checkTimeliness(t *testing.T, h *harness, n int) {
 	aid, iid := h.publishActivity(activityOpts{stock: int64(n), timeoutSec: 2})
 	var cancelledBy sync.Map
-	h.timeouts.OnCancelled = func(o order.Order, at time.Time) { cancelledBy.Store(o.ID, at) }
+	var told atomic.Int64
+	h.timeouts.OnCancelled = func(o order.Order, at time.Time) {
+		if _, seen := cancelledBy.LoadOrStore(o.ID, at); !seen {
+			told.Add(1)
+		}
+	}
 	h.runInBackground(func(ctx context.Context) error { return h.persister.Run(ctx) })
 	h.runInBackground(func(ctx context.Context) error { return h.timeouts.Run(ctx) })
 	ids := h.buyN(aid, iid, 1, n)
 	deadline := time.Now().Add(20 * time.Second)
-	for h.countRows("activity_id = $1 AND status = 'CANCELLED' AND stock_returned", aid) < int64(n) {
+	// The timer reports a batch after its cancel (UPDATE and stock return)
+	// has finished, so wait for both the rows and the reports.
+	for h.countRows("activity_id = $1 AND status = 'CANCELLED' AND stock_returned", aid) < int64(n) || told.Load() < int64(n) {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d orders cancelled in time", h.countRows("activity_id = $1 AND status = 'CANCELLED'", aid), n)
+			t.Fatalf("%d of %d orders cancelled, %d reported by the timer, in time",
+				h.countRows("activity_id = $1 AND status = 'CANCELLED'", aid), n, told.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
