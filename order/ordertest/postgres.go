@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +88,43 @@ func admin(ctx context.Context, t testing.TB, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("ordertest: %s: %v", sql, err)
 	}
+}
+
+// NewDatabase creates an empty database named "<prefix>_<random>" for a
+// test that runs the real binary (which migrates it at start) and returns
+// its DSN; t.Cleanup drops it, closing any connection left open.
+func NewDatabase(t testing.TB, prefix string) string {
+	t.Helper()
+	admin := DSN()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := prefix + "_" + hex.EncodeToString(b)
+	do := func(stmt string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return fmt.Errorf("connect to the test PostgreSQL: %w", err)
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, stmt)
+		return err
+	}
+	if err := do("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("ordertest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := do("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("ordertest: drop database %s: %v", name, err)
+		}
+	})
+	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
+		u, err := url.Parse(admin)
+		if err != nil {
+			t.Fatalf("ordertest: test DSN: %v", err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	return admin + " dbname=" + name // keyword/value form: the last dbname wins
 }
