@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -495,13 +496,15 @@ func mutate(s string, op uint8, pos uint16, b byte) string {
 	}
 }
 
-// FuzzJWT checks Auth.Verify three ways on every input:
+// FuzzJWT checks Auth.Verify four ways on every input:
 //   - the fuzzed string itself is accepted only if it is byte for byte the
 //     HS256 signature of its own first two segments (the one canonical
 //     spelling) and those segments pass jwtVerdict;
 //   - the fuzzed header and claims JSON, encoded and signed correctly, are
 //     accepted exactly when jwtVerdict says so;
-//   - one mutation of a valid token is accepted only if it changed nothing.
+//   - one mutation of a valid token is accepted only if it changed nothing;
+//   - whatever the fast path accepts (the fuzzed token, the re-signed one,
+//     the mutation), golang-jwt accepts with the same claims.
 func FuzzJWT(f *testing.F) {
 	auth := gateway.NewAuth(testSecret)
 	parts := strings.Split(jwtFuzzValid, ".")
@@ -520,6 +523,15 @@ func FuzzJWT(f *testing.F) {
 		{jwtFuzzValid, `{"alg":"HS256"} `, `{"exp":4102444800.5,"exp":null}`},
 		{jwtFuzzValid, `{"alg":"HS256"}`, `{"exp":9223372036854775807}`},
 		{jwtFuzzValid, `{"alg":"HS256"}`, `null`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":4102444800,"sub":"2"}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":041024448}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":4102444800,"nbf":4102444000}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":1234567890123456}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","EXP":4102444800}`},
+		{jwtFuzzValid, hdr, `{"sub":"\u0031","exp":4102444800}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":4102444800,}`},
+		{jwtFuzzValid, hdr, `{"sub":"1","exp":4102444800} `},
+		{jwtFuzzValid, hdr, `{"role":"admin","exp":4102444800,"iat":0}`},
 	} {
 		f.Add(s.token, s.header, s.claims, uint8(0), uint16(len(s.token)-1), byte('A'))
 	}
@@ -556,5 +568,80 @@ func FuzzJWT(f *testing.F) {
 		if _, err := auth.Verify(m); (err == nil) != (m == jwtFuzzValid) {
 			t.Fatalf("mutation %q of the valid token: err %v", m, err)
 		}
+
+		// 4. The fast path never accepts what golang-jwt would not.
+		for _, tok := range []string{token, resigned, m} {
+			checkFastAgrees(t, auth, tok)
+		}
 	})
+}
+
+// checkFastAgrees fails when the fast path accepts a token golang-jwt
+// refuses, or reads different claims from it.
+func checkFastAgrees(t *testing.T, auth *gateway.Auth, token string) {
+	t.Helper()
+	fast, ok := auth.VerifyFast(token)
+	if !ok {
+		return
+	}
+	slow, err := auth.VerifySlow(token)
+	if err != nil {
+		t.Fatalf("fast path accepted %q, golang-jwt refused it: %v", token, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("fast path read %+v from %q, golang-jwt %+v", fast, token, slow)
+	}
+}
+
+// TestFastJWTPath pins which tokens take the fast path. Minted tokens
+// must (or the hot path silently falls back to the slow verifier), and the
+// edge cases of its narrow grammar must either agree with golang-jwt or
+// be left to it.
+func TestFastJWTPath(t *testing.T) {
+	auth := gateway.NewAuth(testSecret)
+	for _, role := range []string{"", gateway.RoleAdmin} {
+		tok, err := auth.Mint("42", role, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := auth.VerifyFast(tok)
+		if !ok || c.Subject != "42" || c.Role != role {
+			t.Fatalf("minted token (role %q) did not take the fast path: %+v %v", role, c, ok)
+		}
+		checkFastAgrees(t, auth, tok)
+		if _, ok := auth.VerifyFast(tok[:len(tok)-1] + "A"); ok {
+			t.Fatal("fast path accepted a token with a changed signature")
+		}
+	}
+	hdr := strings.Split(jwtFuzzValid, ".")[0]
+	now := time.Now().Unix()
+	for _, tc := range []struct {
+		claims string
+		fast   bool // whether the fast path decides it (accepts)
+	}{
+		{fmt.Sprintf(`{"sub":"7","exp":%d}`, now+60), true},
+		{fmt.Sprintf(`{"exp":%d,"sub":"7","role":"admin","nbf":%d,"iat":%d}`, now+60, now-60, now), true},
+		{fmt.Sprintf(`{"sub":"7","exp":%d}`, now-60), false},                   // expired
+		{fmt.Sprintf(`{"sub":"7","exp":%d,"nbf":%d}`, now+600, now+60), false}, // not yet valid
+		{`{"sub":"7"}`, false}, // no exp
+		{fmt.Sprintf(`{"sub":"7","exp":%d,"sub":"8"}`, now+60), false},                  // duplicate key
+		{fmt.Sprintf(`{"sub":"7","exp":%d.5}`, now+60), false},                          // fraction
+		{fmt.Sprintf(`{"sub":"7","exp":%de0}`, now+60), false},                          // exponent
+		{fmt.Sprintf(`{"sub":"7","exp":0%d}`, now+60), false},                           // leading zero
+		{fmt.Sprintf(`{"sub":"7","exp":"%d"}`, now+60), false},                          // quoted number
+		{fmt.Sprintf(`{"sub":"\u0037","exp":%d}`, now+60), false},                       // escape
+		{fmt.Sprintf(`{"sub":"7","exp":%d,"aud":"x"}`, now+60), false},                  // other claim
+		{fmt.Sprintf(`{"Sub":"7","exp":%d}`, now+60), false},                            // case-folded key
+		{fmt.Sprintf(`{"sub":"7", "exp":%d}`, now+60), false},                           // whitespace
+		{fmt.Sprintf(`{"sub":"7","exp":%d}x`, now+60), false},                           // trailing bytes
+		{fmt.Sprintf(`{"sub":"7","exp":%d,}`, now+60), false},                           // trailing comma
+		{fmt.Sprintf(`{"sub":"%s","exp":%d}`, strings.Repeat("7", 200), now+60), false}, // too long
+	} {
+		input := hdr + "." + base64.RawURLEncoding.EncodeToString([]byte(tc.claims))
+		tok := input + "." + jwtSign(input)
+		if _, ok := auth.VerifyFast(tok); ok != tc.fast {
+			t.Errorf("claims %s: fast path accepted %v, want %v", tc.claims, ok, tc.fast)
+		}
+		checkFastAgrees(t, auth, tok)
+	}
 }
