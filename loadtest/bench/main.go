@@ -30,6 +30,7 @@ type options struct {
 	duration               time.Duration
 	out, profile, readme   string
 	redisAddr, pgDSN       string
+	httpOnly               bool
 }
 
 func main() {
@@ -49,6 +50,7 @@ func main() {
 	flag.IntVar(&o.backlog, "backlog", 100_000, "orders in the persister backlog")
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile during the full buy path case to this file")
+	flag.BoolVar(&o.httpOnly, "http-only", false, "run only the three HTTP cases (for iterating on the gateway; the table then has no persister or timeout rows)")
 	flag.StringVar(&o.out, "out", "loadtest/out/bench.md", "where the table is written (markdown)")
 	flag.StringVar(&o.readme, "readme", "", "also replace the block between the bench markers in this README")
 	flag.StringVar(&o.redisAddr, "redis", getenv("SECKILL_REDIS_ADDR", "127.0.0.1:6379"), "Redis")
@@ -107,13 +109,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	results = append(results, soldOut)
-	persist, err := env.benchPersister(ctx, o)
-	if err != nil {
-		return err
-	}
-	late, err := env.benchTimeouts(ctx, o)
-	if err != nil {
-		return err
+	var persist persistResult
+	var late lateResult
+	if !o.httpOnly {
+		if persist, err = env.benchPersister(ctx, o); err != nil {
+			return err
+		}
+		if late, err = env.benchTimeouts(ctx, o); err != nil {
+			return err
+		}
 	}
 	report := render(o, results, persist, late)
 	fmt.Println(report)

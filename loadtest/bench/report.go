@@ -41,6 +41,9 @@ func render(o options, http []caseResult, p persistResult, l lateResult) string 
 			fmt.Fprintf(&b, "\n%s: %s.\n", c.name, c.note)
 		}
 	}
+	if o.httpOnly {
+		return b.String()
+	}
 	fmt.Fprintf(&b, "\nPersister: %d orders from a JetStream backlog into PostgreSQL in %v: **%.0f orders/s** (target ≥ 20,000).\n",
 		p.orders, p.elapsed.Round(time.Millisecond), p.perSec)
 	fmt.Fprintf(&b, "\nPayment timeouts, %d pending orders due over 20 s: lateness p50 %s, **p99 %s**, max %s; early: **%d**; not cancelled: %d (target p99 ≤ 500 ms, none early).\n",
