@@ -31,7 +31,7 @@ const maxIdempotencyKey = 64
 // circuit breaker → order id → the one buy script → publish → 202.
 func (s *Server) buy(c *gin.Context) {
 	outcome := outcomeAccepted
-	defer func() { s.m.buys.WithLabelValues(outcome).Inc() }()
+	defer func() { s.m.countBuy(outcome) }()
 	fail := func(err error) {
 		ae := toAPIError(err)
 		outcome = ae.Code
@@ -46,9 +46,14 @@ func (s *Server) buy(c *gin.Context) {
 	}
 	defer entry.Exit()
 
-	var req buyRequest
-	if ae := decodeJSON(c, &req); ae != nil {
+	body, ae := readBody(c)
+	if ae != nil {
 		fail(ae)
+		return
+	}
+	req, err := parseBuyBody(body)
+	if err != nil {
+		fail(badRequest("malformed JSON body"))
 		return
 	}
 	if req.ActivityID == 0 || req.ItemID == 0 {
@@ -119,11 +124,11 @@ func (s *Server) buy(c *gin.Context) {
 		}
 	}
 	// The hot path's one response, written without reflection.
-	body := make([]byte, 0, 64)
-	body = append(body, `{"order_id":"`...)
-	body = strconv.AppendInt(body, res.OrderID, 10)
-	body = append(body, `","status":"PENDING"}`...)
-	c.Data(http.StatusAccepted, "application/json; charset=utf-8", body)
+	out := make([]byte, 0, 64)
+	out = append(out, `{"order_id":"`...)
+	out = strconv.AppendInt(out, res.OrderID, 10)
+	out = append(out, `","status":"PENDING"}`...)
+	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }
 
 // reserve runs the buy script behind the Redis circuit breaker. Only

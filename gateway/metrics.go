@@ -4,9 +4,12 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the gateway's Prometheus series.
 type metrics struct {
-	buys       *prometheus.CounterVec
-	luaLatency prometheus.Histogram
-	pubLatency prometheus.Histogram
+	buys *prometheus.CounterVec
+	// The two outcomes of a rush, resolved once: a label lookup per buy
+	// hashes the label value.
+	buysAccepted, buysSoldOut prometheus.Counter
+	luaLatency                prometheus.Histogram
+	pubLatency                prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,6 +29,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
+	m.buysAccepted = m.buys.WithLabelValues(outcomeAccepted)
+	m.buysSoldOut = m.buys.WithLabelValues(CodeSoldOut)
 	reg.MustRegister(m.buys, m.luaLatency, m.pubLatency)
 	return m
+}
+
+// countBuy counts one buy attempt's outcome.
+func (m *metrics) countBuy(outcome string) {
+	switch outcome {
+	case outcomeAccepted:
+		m.buysAccepted.Inc()
+	case CodeSoldOut:
+		m.buysSoldOut.Inc()
+	default:
+		m.buys.WithLabelValues(outcome).Inc()
+	}
 }
