@@ -130,8 +130,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
 	// Buys go through the coalescing batcher, as serve runs them.
-	batcher := stock.NewBatcher(h.stock, 2, 64)
-	h.runInBackground(batcher.Run)
+	batcher := stock.NewBatcher(h.stock, 2, 64, 0)
 	var buyer gateway.Buyer = batcher
 	if opts.wrapBuyer != nil {
 		buyer = opts.wrapBuyer(buyer)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -26,12 +28,7 @@ func TestBatcherSellsExactlyAndCoalesces(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	b := stock.NewBatcher(s, 1, 64)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = b.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	time.Sleep(10 * time.Millisecond) // let Run start
+	b := stock.NewBatcher(s, 1, 64, 0)
 
 	const buyers = 300
 	var ok, soldOut atomic.Int64
@@ -61,21 +58,124 @@ func TestBatcherSellsExactlyAndCoalesces(t *testing.T) {
 	if err != nil || snap.Available != 0 || len(snap.Reservations) != 50 {
 		t.Fatalf("snapshot %+v (%v)", snap, err)
 	}
-	batches, calls := b.Stats()
-	if calls != buyers || batches >= calls {
-		t.Fatalf("%d calls in %d round trips: nothing was coalesced", calls, batches)
+	st := b.Stats()
+	if st.Calls != buyers || st.Batches >= st.Calls || st.Lingered != 0 {
+		t.Fatalf("%+v: want %d calls coalesced into fewer round trips, no linger", st, buyers)
 	}
-	t.Logf("%d buys in %d round trips", calls, batches)
+	t.Logf("%d buys in %d round trips", st.Calls, st.Batches)
 }
 
-func TestBatcherFallsBackWhenNotRunning(t *testing.T) {
+// TestBatcherLingersOnlyUnderLoad: calls arriving one after another, each
+// alone in the queue, are sent one by one without a linger, and gathered
+// into few round trips with one; a call after a quiet spell never waits.
+func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 	t.Parallel()
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
-	b := stock.NewBatcher(s, 1, 8)
-	_, err := b.Buy(context.Background(), stock.BuyRequest{ActivityID: 9, ItemID: 9, UserID: 1, OrderID: 1, Quantity: 1})
-	if !errors.Is(err, stock.ErrNotPublished) {
-		t.Fatalf("buy without Run: %v, want ErrNotPublished from a direct call", err)
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 1000, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var user atomic.Int64
+	// trickle starts n buys 1 ms apart, each in its own goroutine.
+	trickle := func(b *stock.Batcher, n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := user.Add(1)
+				if _, err := b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: u, OrderID: 5000 + u, Quantity: 1}); err != nil {
+					t.Error(err)
+				}
+			}()
+			time.Sleep(time.Millisecond)
+		}
+		wg.Wait()
+	}
+
+	eager := stock.NewBatcher(s, 1, 64, 0)
+	trickle(eager, 20)
+	if st := eager.Stats(); st.Calls != 20 || st.Lingered != 0 {
+		t.Fatalf("no linger: %+v", st)
+	}
+
+	// A 300 ms linger against calls 1 ms apart: the first call (nothing
+	// arrived before it) goes at once, the second waits and gathers the
+	// rest. Scheduling delays on a busy machine could split them further,
+	// so the bound is loose; without the linger they are 20 round trips.
+	lazy := stock.NewBatcher(s, 1, 64, 300*time.Millisecond)
+	trickle(lazy, 20)
+	st := lazy.Stats()
+	if st.Calls != 20 || st.Batches > 5 || st.Lingered < 1 {
+		t.Fatalf("20 calls 1 ms apart with a 300 ms linger: %+v, want at most 5 round trips", st)
+	}
+	// Quiet for longer than the linger: the next call goes at once.
+	time.Sleep(400 * time.Millisecond)
+	lingered := st.Lingered
+	trickle(lazy, 1)
+	if st := lazy.Stats(); st.Lingered != lingered {
+		t.Fatalf("a call after a quiet spell lingered: %+v", st)
+	}
+}
+
+// TestBatcherWithdrawsCancelledCall: a call whose context ends while it
+// waits behind a round trip in flight is taken out of the queue. It never
+// reaches Redis, and no later round trip sends it.
+func TestBatcherWithdrawsCancelledCall(t *testing.T) {
+	t.Parallel()
+	srv := stocktest.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2}) // default 3 s read timeout
+	defer rdb.Close()
+	s := stock.NewStore(rdb, stock.Keys{Prefix: "w:"})
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b := stock.NewBatcher(s, 1, 64, 0)
+	req := func(user int64) stock.BuyRequest {
+		return stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: user, OrderID: 1000 + user, Quantity: 1}
+	}
+	// Hold the one round trip: Redis answers no write (EVALSHA included)
+	// for 700 ms.
+	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "700", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { _, err := b.Buy(ctx, req(1)); first <- err }()
+	for {
+		if b.Stats().Batches == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err := b.Buy(cctx, req(2))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued call whose context ended: %v, want context.DeadlineExceeded", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the call in flight: %v", err)
+	}
+	if _, err := b.Buy(ctx, req(3)); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(ctx, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[int64]bool{}
+	for _, r := range snap.Reservations {
+		held[r.OrderID] = true
+	}
+	if !held[1001] || !held[1003] || len(held) != 2 || snap.Available != 8 {
+		t.Fatalf("after buys 1 and 3 and a withdrawn 2: %+v, want reservations of orders 1001 and 1003 only", snap)
+	}
+	if st := b.Stats(); st.Calls != 2 || st.Batches != 2 {
+		t.Fatalf("%+v, want 2 calls in 2 round trips", st)
 	}
 }
 

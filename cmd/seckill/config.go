@@ -113,6 +113,10 @@ type BuyConfig struct {
 	// RedisPipelines is how many coalesced buy-script round trips may be in
 	// flight per gateway; 0 sends every buy on its own.
 	RedisPipelines int `yaml:"redis_pipelines"`
+	// RedisLinger is how long a buy that would go to Redis alone waits for
+	// others to share its round trip, when buys arrive faster than one per
+	// linger; 0 never waits. It bounds the latency it adds.
+	RedisLinger time.Duration `yaml:"redis_linger"`
 }
 
 // WorkerConfig tunes the persister and the reconciler.
@@ -156,7 +160,8 @@ func defaultConfig() Config {
 			BreakerErrors: 20, BreakerWindowMs: 1000, BreakerRetryMs: 2000},
 		Semaphore: SemaphoreConfig{Capacity: 4096, Block: 64, TTL: 6 * time.Second},
 		Buy: BuyConfig{IdempotencyTTL: 24 * time.Hour, NodeLeaseTTL: 15 * time.Second,
-			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond, RedisPipelines: 1},
+			CatalogRefresh: time.Second, SoldOutRecheck: 500 * time.Millisecond, RedisPipelines: 1,
+			RedisLinger: 300 * time.Microsecond},
 		Worker: WorkerConfig{BatchSize: 1000, FetchWait: 50 * time.Millisecond, AckWait: 30 * time.Second,
 			Persisters: 2, ReconcileInterval: 2 * time.Second, ReconcileGrace: 10 * time.Second,
 			TimeoutBatch: 500, SweepInterval: 5 * time.Second, SweepGrace: time.Second, ReturnRetryAfter: 5 * time.Second,

@@ -167,6 +167,9 @@ func (c Config) validate() error {
 			bad(key, "must be positive")
 		}
 	}
+	if c.Buy.RedisLinger < 0 || c.Buy.RedisLinger > 10*time.Millisecond {
+		bad("buy.redis_linger", "must be between 0 and 10ms")
+	}
 	if c.Buy.NodeLeaseTTL < 3*time.Second {
 		bad("buy.node_lease_ttl", "must be at least 3s")
 	}

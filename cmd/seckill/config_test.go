@@ -161,6 +161,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 		{"int64", "SECKILL_SEMAPHORE_CAPACITY", "100", func(c Config) any { return c.Semaphore.Capacity }, int64(100)},
 		{"duration", "SECKILL_SEMAPHORE_TTL", "9s", func(c Config) any { return c.Semaphore.TTL }, 9 * time.Second},
 		{"duration ms", "SECKILL_WORKER_FETCH_WAIT", "125ms", func(c Config) any { return c.Worker.FetchWait }, 125 * time.Millisecond},
+		{"duration µs", "SECKILL_BUY_REDIS_LINGER", "150us", func(c Config) any { return c.Buy.RedisLinger }, 150 * time.Microsecond},
 		{"float", "SECKILL_SENTINEL_BUY_QPS", "1234.5", func(c Config) any { return c.Sentinel.BuyQPS }, 1234.5},
 		{"uint32", "SECKILL_SENTINEL_BREAKER_RETRY_MS", "4321", func(c Config) any { return c.Sentinel.BreakerRetryMs }, uint32(4321)},
 	}
@@ -212,6 +213,7 @@ func TestConfigInvalidStops(t *testing.T) {
 		{"semaphore ttl too short", nil, map[string]string{"SECKILL_SEMAPHORE_TTL": "500ms"}, []string{"semaphore.ttl"}},
 		{"duplicate window too short", nil, map[string]string{"SECKILL_NATS_DUPLICATE_WINDOW": "1m"},
 			[]string{"nats.duplicate_window"}},
+		{"linger too long", nil, map[string]string{"SECKILL_BUY_REDIS_LINGER": "50ms"}, []string{"buy.redis_linger"}},
 		{"bad log level", nil, map[string]string{"SECKILL_LOG_LEVEL": "loud"}, []string{"log.level"}},
 		{"unknown YAML key", []string{"--config", unknownKey}, nil, []string{"adress"}},
 		{"bad YAML value", []string{"--config", badType}, nil, []string{badType}},

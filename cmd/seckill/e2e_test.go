@@ -133,6 +133,16 @@ func TestEndToEndTwoProcesses(t *testing.T) {
 	}
 	t.Logf("%d accepted (A %d, B %d), %d sold out", len(accepted), perGateway[0], perGateway[1], buyers-len(accepted))
 
+	// The buys went through each gateway's batcher, and it says so.
+	var scripts, trips float64
+	for _, p := range []*process{e.a, e.b} {
+		scripts += promValue(t, p, "seckill_buy_script_calls_total")
+		trips += promValue(t, p, "seckill_buy_script_round_trips_total")
+	}
+	if scripts < stock || trips < 1 || trips > scripts {
+		t.Fatalf("batcher metrics: %v buy scripts in %v round trips, want at least %d scripts", scripts, trips, stock)
+	}
+
 	// Different processes mint ids from different Snowflake nodes.
 	nodeA, nodeB := e.a.nodeID(), e.b.nodeID()
 	if nodeA == nodeB {
@@ -408,4 +418,29 @@ func (e *e2e) redisKeys(pattern string) []string {
 		e.t.Fatalf("redis SCAN %s%s: %v", e.prefix, pattern, err)
 	}
 	return keys
+}
+
+// promValue reads one unlabelled series from a process's /metrics.
+func promValue(t *testing.T, p *process, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", name, line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s has no series %s", p.url, name)
+	return 0
 }
