@@ -23,7 +23,8 @@ type sample struct {
 type caseResult struct {
 	name     string
 	metrics  vegeta.Metrics
-	requests uint64
+	requests uint64 // measured
+	sent     uint64 // warm-up included
 	procs    []sample
 	note     string
 }
@@ -38,9 +39,12 @@ func (c caseResult) cpuPerReq(name string) float64 {
 	return 0
 }
 
-// attack sends rate req/s for d and measures the CPU time every watched
-// process spent meanwhile.
-func attack(name string, rate int, d time.Duration, tg target, watch map[string]int) (caseResult, error) {
+// attack sends rate req/s for warm, unmeasured, and then for d, measuring
+// the requests sent in the second phase and the CPU time every watched
+// process spent during it. Both phases are one vegeta attack (an attacker
+// runs once), so the measured phase starts with open connections and warm
+// processes on both sides, whichever case runs first.
+func attack(name string, rate int, warm, d time.Duration, tg target, watch map[string]int) (caseResult, error) {
 	var n atomic.Uint64
 	targeter := func(t *vegeta.Target) error {
 		tg(n.Add(1)-1, t)
@@ -48,26 +52,48 @@ func attack(name string, rate int, d time.Duration, tg target, watch map[string]
 	}
 	atk := vegeta.NewAttacker(vegeta.Connections(256), vegeta.MaxConnections(512),
 		vegeta.Timeout(5*time.Second), vegeta.KeepAlive(true), vegeta.Workers(64), vegeta.MaxWorkers(512))
-	before := map[string]time.Duration{}
-	for pn, pid := range watch {
-		c, err := cpuTime(pid)
-		if err != nil {
-			return caseResult{}, fmt.Errorf("cpu of %s: %w", pn, err)
+	sampleCPU := func() (map[string]time.Duration, error) {
+		out := map[string]time.Duration{}
+		for pn, pid := range watch {
+			c, err := cpuTime(pid)
+			if err != nil {
+				return nil, fmt.Errorf("cpu of %s: %w", pn, err)
+			}
+			out[pn] = c
 		}
-		before[pn] = c
+		return out, nil
 	}
+	began := time.Now()
+	measureFrom := began.Add(warm)
+	type snap struct {
+		cpu  map[string]time.Duration
+		sent uint64
+		err  error
+	}
+	startSnap := make(chan snap, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		cpu, err := sampleCPU()
+		startSnap <- snap{cpu, n.Load(), err}
+	}()
 	var m vegeta.Metrics
-	for res := range atk.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
-		m.Add(res)
+	for res := range atk.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, warm+d, name) {
+		if !res.Timestamp.Before(measureFrom) {
+			m.Add(res)
+		}
 	}
 	m.Close()
-	r := caseResult{name: name, metrics: m, requests: m.Requests}
+	end, err := sampleCPU()
+	if err != nil {
+		return caseResult{}, err
+	}
+	before := <-startSnap
+	if before.err != nil {
+		return caseResult{}, before.err
+	}
+	r := caseResult{name: name, metrics: m, requests: m.Requests, sent: n.Load()}
 	for pn, pid := range watch {
-		c, err := cpuTime(pid)
-		if err != nil {
-			return caseResult{}, fmt.Errorf("cpu of %s: %w", pn, err)
-		}
-		r.procs = append(r.procs, sample{name: pn, pid: pid, cpu: c - before[pn]})
+		r.procs = append(r.procs, sample{name: pn, pid: pid, cpu: end[pn] - before.cpu[pn]})
 	}
 	return r, nil
 }

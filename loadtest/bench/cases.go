@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,18 +31,32 @@ func (e *env) watch(gatewayName string, gatewayPID int) map[string]int {
 }
 
 func (e *env) benchBaseline(ctx context.Context, o options) (caseResult, error) {
-	n := int64(o.rate) * int64(o.duration/time.Second) * 2
+	n := int64(o.rate) * int64((o.warmup+o.duration)/time.Second) * 2
 	if err := e.startBaseline(ctx, e.rdb.Options().Addr, n); err != nil {
 		return caseResult{}, err
 	}
-	log.Printf("baseline: %d req/s for %v", o.rate, o.duration)
-	r, err := attack("baseline", o.rate, o.duration, func(i uint64, t *vegeta.Target) {
+	log.Printf("baseline: %d req/s for %v after %v warm-up", o.rate, o.duration, o.warmup)
+	r, err := attack("baseline", o.rate, o.warmup, o.duration, func(i uint64, t *vegeta.Target) {
 		t.Method, t.URL = "POST", e.baseURL+"/buy?u="+strconv.FormatUint(i+1, 10)
 	}, e.watch("gateway", e.baseln.pid))
 	r.name = "baseline (net/http + 1 EVALSHA)"
 	e.baseln.stop()
 	e.baseln = nil
+	if err == nil {
+		err = allAccepted(r)
+	}
 	return r, err
+}
+
+// allAccepted refuses a round in which not every measured buy got its 202:
+// a baseline answering LIMIT_EXCEEDED, or a gateway answering 503, does
+// other work than the case claims to measure.
+func allAccepted(r caseResult) error {
+	if got := r.metrics.StatusCodes["202"]; uint64(got) != r.requests {
+		return fmt.Errorf("%s: %d of %d requests got 202 (%s); the CPU per request would not be the buy path's",
+			r.name, got, r.requests, codes(r.metrics.StatusCodes))
+	}
+	return nil
 }
 
 // tokens mints one user token per request up front, so the attack's own CPU
@@ -66,8 +81,10 @@ func (e *env) buyTarget(aid, iid int64, toks []string) target {
 	}
 }
 
-func (e *env) benchBuy(ctx context.Context, o options) (caseResult, error) {
-	n := o.rate * int(o.duration/time.Second)
+// benchBuy is one round of the full buy path; profile, if set, receives the
+// gateway's CPU profile of the measured phase's first half.
+func (e *env) benchBuy(ctx context.Context, o options, profile string) (caseResult, error) {
+	n := o.rate * int((o.warmup+o.duration)/time.Second)
 	aid, iid, err := createActivity(e.gwURL, e.admin, int64(2*n), 1, 900)
 	if err != nil {
 		return caseResult{}, err
@@ -76,12 +93,25 @@ func (e *env) benchBuy(ctx context.Context, o options) (caseResult, error) {
 	if err != nil {
 		return caseResult{}, err
 	}
-	log.Printf("full buy path: %d req/s for %v, every buy accepted", o.rate, o.duration)
-	if o.profile != "" {
-		go e.captureProfile(o.profile, o.duration/2)
+	log.Printf("full buy path: %d req/s for %v after %v warm-up, every buy accepted", o.rate, o.duration, o.warmup)
+	if profile != "" {
+		go func() {
+			time.Sleep(o.warmup)
+			e.captureProfile(profile, o.duration/2)
+		}()
 	}
-	r, err := attack("buy", o.rate, o.duration, e.buyTarget(aid, iid, toks), e.watch("gateway", e.gw.pid))
+	batchMetrics := []string{"seckill_buy_script_round_trips_total", "seckill_buy_script_calls_total", "seckill_buy_script_lingers_total"}
+	m0, _ := promCounters(e.gwURL+"/metrics", batchMetrics...)
+	r, err := attack("buy", o.rate, o.warmup, o.duration, e.buyTarget(aid, iid, toks), e.watch("gateway", e.gw.pid))
 	r.name = "seckill full buy path (202)"
+	if m1, merr := promCounters(e.gwURL+"/metrics", batchMetrics...); merr == nil && m1[batchMetrics[0]] > m0[batchMetrics[0]] {
+		trips, calls := m1[batchMetrics[0]]-m0[batchMetrics[0]], m1[batchMetrics[1]]-m0[batchMetrics[1]]
+		r.note = fmt.Sprintf("%.0f buy scripts (warm-up included) in %.0f Redis round trips (%.2f per trip; %.0f trips lingered for company first)",
+			calls, trips, calls/trips, m1[batchMetrics[2]]-m0[batchMetrics[2]])
+	}
+	if err == nil {
+		err = allAccepted(r)
+	}
 	return r, err
 }
 
@@ -90,13 +120,13 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 	if err != nil {
 		return caseResult{}, err
 	}
-	n := o.rate * int(o.duration/time.Second)
+	n := o.rate * int((o.warmup+o.duration)/time.Second)
 	toks, err := e.tokens(5_000_000, n+o.rate)
 	if err != nil {
 		return caseResult{}, err
 	}
 	// Sell out first, then measure only sold-out answers.
-	if _, err := attack("sellout", 500, time.Second, e.buyTarget(aid, iid, toks[:1000]), nil); err != nil {
+	if _, err := attack("sellout", 500, 0, time.Second, e.buyTarget(aid, iid, toks[:1000]), nil); err != nil {
 		return caseResult{}, err
 	}
 	// The background (lease renewals, re-checks, recovery) talks to Redis
@@ -105,15 +135,15 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 	if err != nil {
 		return caseResult{}, err
 	}
-	time.Sleep(o.duration)
+	time.Sleep(o.warmup + o.duration)
 	idle1, _ := redisCalls(ctx, e.rdb)
-	log.Printf("sold-out path: %d req/s for %v", o.rate, o.duration)
-	r, err := attack("soldout", o.rate, o.duration, e.buyTarget(aid, iid, toks[1000:]), e.watch("gateway", e.gw.pid))
+	log.Printf("sold-out path: %d req/s for %v after %v warm-up", o.rate, o.duration, o.warmup)
+	r, err := attack("soldout", o.rate, o.warmup, o.duration, e.buyTarget(aid, iid, toks[1000:]), e.watch("gateway", e.gw.pid))
 	after, _ := redisCalls(ctx, e.rdb)
 	r.name = "seckill sold-out path (409)"
 	extra := (after - idle1) - (idle1 - idle0)
 	r.note = fmt.Sprintf("Redis commands during %d sold-out answers: %d; during as long idle just before: %d (lease renewals, sold-out re-check, recovery checks); difference %+d",
-		r.requests, after-idle1, idle1-idle0, extra)
+		r.sent, after-idle1, idle1-idle0, extra)
 	return r, err
 }
 
@@ -269,18 +299,26 @@ func (e *env) benchTimeouts(ctx context.Context, o options) (lateResult, error) 
 
 // captureProfile saves the gateway's CPU profile for d while the case runs.
 func (e *env) captureProfile(path string, d time.Duration) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.gwPprof, int(d.Seconds())))
-	if err != nil {
-		log.Printf("profile: %v", err)
-		return
+	var wg sync.WaitGroup
+	for _, p := range []struct{ kind, file string }{{"profile", path}, {"allocs", path + ".allocs"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", e.gwPprof, p.kind, int(d.Seconds())))
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(p.file)
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+			log.Printf("gateway %s profile written to %s", p.kind, p.file)
+		}()
 	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		log.Printf("profile: %v", err)
-		return
-	}
-	defer f.Close()
-	_, _ = io.Copy(f, resp.Body)
-	log.Printf("gateway CPU profile written to %s", path)
+	wg.Wait()
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +35,7 @@ type env struct {
 	procEnv                  []string
 	nats, worker, gw, baseln *proc
 	gwURL, baseURL, gwPprof  string
+	baseRounds               int // baseline runs so far, each on its own activity
 	workerHTTP               string
 	pool                     *pgxpool.Pool
 	rdb                      *redis.Client
@@ -134,9 +137,12 @@ func (e *env) startWorker(ctx context.Context) error {
 
 // startBaseline runs this binary's baseline mode on an item warmed directly.
 func (e *env) startBaseline(ctx context.Context, redisAddr string, stockN int64) error {
+	// A new activity per round: the same users buy again.
+	e.baseRounds++
+	aid := int64(e.baseRounds)
 	keys := stock.Keys{Prefix: e.prefix + "base"}
 	st := stock.NewStore(e.rdb, keys)
-	if _, err := st.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: stockN, PriceCents: 99900,
+	if _, err := st.Warm(ctx, stock.ItemMeta{ActivityID: aid, ItemID: 1, Total: stockN, PriceCents: 99900,
 		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(6 * time.Hour), PerUserLimit: 1, PayTimeout: 15 * time.Minute}); err != nil {
 		return err
 	}
@@ -147,7 +153,7 @@ func (e *env) startBaseline(ctx context.Context, redisAddr string, stockN int64)
 	port := freePort()
 	e.baseURL = "http://127.0.0.1:" + itoa(port)
 	if e.baseln, err = start("baseline", e.dir, nil, self, "baseline", "--addr", "127.0.0.1:"+itoa(port),
-		"--redis", redisAddr, "--prefix", keys.Prefix, "--activity", "1", "--item", "1"); err != nil {
+		"--redis", redisAddr, "--prefix", keys.Prefix, "--activity", itoa(int(aid)), "--item", "1"); err != nil {
 		return err
 	}
 	return waitHTTP(ctx, e.baseURL+"/healthz", 10*time.Second)
@@ -213,4 +219,26 @@ func redisCalls(ctx context.Context, rdb *redis.Client) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// promCounters reads the named counters from a Prometheus text endpoint.
+func promCounters(url string, names ...string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, n := range names {
+			if v, ok := strings.CutPrefix(line, n+" "); ok {
+				out[n], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			}
+		}
+	}
+	return out, nil
 }

@@ -27,7 +27,8 @@ import (
 
 type options struct {
 	rate, backlog, pending int
-	duration               time.Duration
+	rounds                 int
+	duration, warmup       time.Duration
 	out, profile, readme   string
 	redisAddr, pgDSN       string
 	httpOnly               bool
@@ -46,10 +47,12 @@ func main() {
 	}
 	var o options
 	flag.IntVar(&o.rate, "rate", 5000, "requests per second of each HTTP case")
-	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each HTTP case")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "measured length of each HTTP case")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load at the same rate before each HTTP case")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of baseline then full buy path; the table shows the round with the median ratio")
 	flag.IntVar(&o.backlog, "backlog", 100_000, "orders in the persister backlog")
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
-	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile during the full buy path case to this file")
+	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile (and FILE.allocs, its allocations) during the last full buy path round to this file")
 	flag.BoolVar(&o.httpOnly, "http-only", false, "run only the three HTTP cases (for iterating on the gateway; the table then has no persister or timeout rows)")
 	flag.StringVar(&o.out, "out", "loadtest/out/bench.md", "where the table is written (markdown)")
 	flag.StringVar(&o.readme, "readme", "", "also replace the block between the bench markers in this README")
@@ -93,17 +96,28 @@ func run(ctx context.Context, o options) error {
 	}
 	defer env.close()
 
-	var results []caseResult
-	base, err := env.benchBaseline(ctx, o)
-	if err != nil {
-		return err
+	// Baseline and full path alternate, so drift on a shared machine
+	// touches both; each round's ratio pairs the two runs next to each other.
+	var pairs []roundResult
+	for i := 0; i < max(o.rounds, 1); i++ {
+		base, err := env.benchBaseline(ctx, o)
+		if err != nil {
+			return err
+		}
+		profile := ""
+		if i == max(o.rounds, 1)-1 {
+			profile = o.profile
+		}
+		full, err := env.benchBuy(ctx, o, profile)
+		if err != nil {
+			return err
+		}
+		pairs = append(pairs, roundResult{base, full})
+		log.Printf("round %d: gateway CPU per request %.1f vs %.1f µs: %.2f×", i+1,
+			full.cpuPerReq("gateway"), base.cpuPerReq("gateway"), pairs[i].ratio())
 	}
-	results = append(results, base)
-	full, err := env.benchBuy(ctx, o)
-	if err != nil {
-		return err
-	}
-	results = append(results, full)
+	median := medianRound(pairs)
+	results := []caseResult{median.base, median.full}
 	soldOut, err := env.benchSoldOut(ctx, o)
 	if err != nil {
 		return err
@@ -119,7 +133,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	report := render(o, results, persist, late)
+	report := render(o, pairs, results, persist, late)
 	fmt.Println(report)
 	if o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
