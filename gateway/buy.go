@@ -117,7 +117,13 @@ func (s *Server) buy(c *gin.Context) {
 		fail(err)
 		return
 	}
-	if !res.Duplicate || res.ReservationFound {
+	switch {
+	case res.Forwarded: // published with its round trip's other orders
+		if res.ForwardErr != nil {
+			fail(res.ForwardErr)
+			return
+		}
+	case !res.Duplicate || res.ReservationFound:
 		if err := s.publish(c, res.Reservation); err != nil {
 			fail(err)
 			return
@@ -147,7 +153,11 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 	r.OrderID = id
 	start := time.Now()
 	res, err := s.d.Buyer.Buy(ctx, r)
-	s.m.luaLatency.Observe(time.Since(start).Seconds())
+	end := time.Now()
+	if !res.ScriptDone.IsZero() {
+		end = res.ScriptDone // the call also waited for its round trip's publishes
+	}
+	s.m.luaLatency.Observe(end.Sub(start).Seconds())
 	switch {
 	case err == nil:
 		return res, nil
@@ -198,6 +208,38 @@ func (s *Server) publish(ctx context.Context, r stock.Reservation) error {
 		return unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
 	}
 	return nil
+}
+
+// publishRound is the batcher's forwarder: it publishes the orders one
+// buy round trip reserved, together, with one answer per order worded as
+// publish's. Each order's own request is waiting for it.
+func (s *Server) publishRound(ctx context.Context, rs []stock.Reservation) []error {
+	errs := make([]error, len(rs))
+	send := make([]stock.Reservation, 0, len(rs))
+	at := make([]int, 0, len(rs))
+	for i, r := range rs {
+		if s.d.Hooks.BeforePublish != nil {
+			if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
+				errs[i] = unavailable("order could not be confirmed", err)
+				continue
+			}
+		}
+		send = append(send, r)
+		at = append(at, i)
+	}
+	if len(send) == 0 {
+		return errs
+	}
+	start := time.Now()
+	perrs := s.d.Publisher.PublishMany(context.WithoutCancel(ctx), send)
+	took := time.Since(start).Seconds()
+	for k, err := range perrs {
+		s.m.pubLatency.Observe(took)
+		if err != nil {
+			errs[at[k]] = unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
+		}
+	}
+	return errs
 }
 
 func validIdempotencyKey(k string) bool {

@@ -22,7 +22,9 @@ type Deps struct {
 	Auth  *Auth
 	Stock *stock.Store
 	// Buyer runs the buy script: the Store itself, or a Batcher that
-	// coalesces concurrent calls into pipelines.
+	// coalesces concurrent calls into pipelines. A Buyer that can forward
+	// (stock.Batcher) is given the gateway's publisher, so the orders of a
+	// round trip are published together.
 	Buyer     Buyer
 	SoldOut   *stock.SoldOut
 	Semaphore *stock.Semaphore
@@ -54,6 +56,12 @@ type Buyer interface {
 	Buy(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error)
 }
 
+// forwardingBuyer is a Buyer that can hand each round trip's reservations
+// to a forwarder before answering (stock.Batcher).
+type forwardingBuyer interface {
+	SetForward(stock.Forwarder)
+}
+
 // Hooks lets tests stop the buy path at chosen points.
 type Hooks struct {
 	// BeforePublish runs after the buy script reserved stock and before the
@@ -81,6 +89,9 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{d: d, m: newMetrics(d.Registry)}
+	if fb, ok := d.Buyer.(forwardingBuyer); ok && d.Publisher != nil {
+		fb.SetForward(s.publishRound)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true

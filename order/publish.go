@@ -37,40 +37,76 @@ func NewPublisher(b *Broker, timeout time.Duration) *Publisher {
 // An error means the order may or may not be stored: the caller must not
 // give the stock back, the reservation in Redis still claims it.
 func (p *Publisher) Publish(ctx context.Context, r stock.Reservation) error {
+	return p.PublishMany(ctx, []stock.Reservation{r})[0]
+}
+
+// PublishMany is Publish for several orders at once, with one error per
+// order. All messages are written before any ack is awaited, so they leave
+// in one flush and their acks arrive together: for the orders of one buy
+// round trip this costs the gateway about what one publish costs.
+func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []error {
+	errs := make([]error, len(rs))
 	if !p.b.Connected() {
-		return ErrBrokerDown
+		for i := range errs {
+			errs[i] = ErrBrokerDown
+		}
+		return errs
 	}
-	id := strconv.FormatInt(r.OrderID, 10)
-	msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: r.AppendJSON(nil), Header: nats.Header{}}
-	msg.Header[jetstream.MsgIDHeader] = []string{id}
-	// Async publish: concurrent buys share the connection's flushes and the
-	// acks arrive on one reply subscription, instead of a request/reply
-	// round of goroutine hand-offs per order. The caller still waits for
-	// its own ack before answering 202.
-	f, err := p.b.JS.PublishMsgAsync(msg)
-	if err != nil {
-		return p.wrap(id, err)
+	// Async publish: the acks arrive on one reply subscription, instead of
+	// a request/reply round of goroutine hand-offs per order. The caller
+	// still waits for every ack before answering.
+	futures := make([]jetstream.PubAckFuture, len(rs))
+	for i, r := range rs {
+		msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: r.AppendJSON(nil), Header: nats.Header{}}
+		msg.Header[jetstream.MsgIDHeader] = []string{strconv.FormatInt(r.OrderID, 10)}
+		f, err := p.b.JS.PublishMsgAsync(msg)
+		if err != nil {
+			errs[i] = p.wrap(r.OrderID, err)
+			continue
+		}
+		futures[i] = f
 	}
 	t := time.NewTimer(p.timeout)
 	defer t.Stop()
-	select {
-	case <-f.Ok():
-		return nil
-	case err := <-f.Err():
-		return p.wrap(id, err)
-	case <-t.C:
-		return fmt.Errorf("order: publish order %s: %w", id, context.DeadlineExceeded)
-	case <-ctx.Done():
-		return fmt.Errorf("order: publish order %s: %w", id, ctx.Err())
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs[i] = p.wrap(rs[i].OrderID, err)
+		case <-t.C:
+			// One deadline for the batch: every order still unacked has
+			// waited the whole timeout.
+			for j := i; j < len(futures); j++ {
+				if futures[j] != nil && errs[j] == nil {
+					select {
+					case <-futures[j].Ok():
+					default:
+						errs[j] = fmt.Errorf("order: publish order %d: %w", rs[j].OrderID, context.DeadlineExceeded)
+					}
+				}
+			}
+			return errs
+		case <-ctx.Done():
+			for j := i; j < len(futures); j++ {
+				if futures[j] != nil && errs[j] == nil {
+					errs[j] = fmt.Errorf("order: publish order %d: %w", rs[j].OrderID, ctx.Err())
+				}
+			}
+			return errs
+		}
 	}
+	return errs
 }
 
-func (p *Publisher) wrap(id string, err error) error {
+func (p *Publisher) wrap(orderID int64, err error) error {
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, nats.ErrDisconnected) {
 		return fmt.Errorf("%w: %v", ErrBrokerDown, err)
 	}
-	return fmt.Errorf("order: publish order %s: %w", id, err)
+	return fmt.Errorf("order: publish order %d: %w", orderID, err)
 }
 
 // decodeCreated reads an order-created message back into a PENDING order.

@@ -30,10 +30,11 @@ import (
 // and the order stream's with it, since buys that leave Redis together are
 // also published and acknowledged together. A quiet gateway never lingers.
 type Batcher struct {
-	s      *Store
-	max    int
-	linger time.Duration
-	slots  chan struct{} // one token per round trip in flight
+	s       *Store
+	max     int
+	linger  time.Duration
+	slots   chan struct{} // one token per round trip in flight
+	forward Forwarder
 
 	mu    sync.Mutex
 	queue []*buyCall
@@ -43,6 +44,20 @@ type Batcher struct {
 	calls       atomic.Int64
 	lingered    atomic.Int64
 }
+
+// A Forwarder hands on the reservations one round trip made (the gateway
+// publishes them to the order stream) and returns one error per
+// reservation.
+type Forwarder func(ctx context.Context, rs []Reservation) []error
+
+// SetForward makes every round trip forward its reservations, new ones and
+// those a retried Idempotency-Key found, before it wakes their callers,
+// which then see BuyResult.Forwarded and ForwardErr. The orders of one
+// round trip are then handed on together (one flush, acks together)
+// instead of one by one as their callers wake. The round trip's slot is
+// held until the forwarder returns, so the next round gathers the buys
+// that arrive meanwhile. Set it before the first Buy.
+func (b *Batcher) SetForward(f Forwarder) { b.forward = f }
 
 // BatchStats counts the batcher's work.
 type BatchStats struct {
@@ -160,27 +175,59 @@ func (b *Batcher) exec(ctx context.Context, batch []*buyCall) {
 		c := batch[0]
 		v, err := buyScript.Run(ctx, b.s.rdb, c.keys, c.args...).Result()
 		c.res, c.err = parseBuy(c.req, v, err)
+	} else {
+		pipe := b.s.rdb.Pipeline()
+		for _, c := range batch {
+			pipe.EvalSha(ctx, buyScript.Hash(), c.keys, c.args...)
+		}
+		cmds, _ := pipe.Exec(ctx)
+		for i, c := range batch {
+			var v any
+			var err error
+			if i < len(cmds) {
+				v, err = cmds[i].(interface{ Result() (any, error) }).Result()
+			} else {
+				err = errors.New("stock: pipeline returned fewer replies than calls")
+			}
+			if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+				// Redis restarted and forgot the script: Run loads it again.
+				v, err = buyScript.Run(ctx, b.s.rdb, c.keys, c.args...).Result()
+			}
+			c.res, c.err = parseBuy(c.req, v, err)
+		}
+	}
+	done := time.Now()
+	for _, c := range batch {
+		c.res.ScriptDone = done
+	}
+	if b.forward != nil {
+		b.forwardAll(ctx, batch)
+	}
+	for _, c := range batch {
 		close(c.done)
+	}
+}
+
+// forwardAll hands the batch's reservations to the forwarder.
+func (b *Batcher) forwardAll(ctx context.Context, batch []*buyCall) {
+	var rs []Reservation
+	var calls []*buyCall
+	for _, c := range batch {
+		if c.err == nil && (!c.res.Duplicate || c.res.ReservationFound) {
+			rs = append(rs, c.res.Reservation)
+			calls = append(calls, c)
+		}
+	}
+	if len(rs) == 0 {
 		return
 	}
-	pipe := b.s.rdb.Pipeline()
-	for _, c := range batch {
-		pipe.EvalSha(ctx, buyScript.Hash(), c.keys, c.args...)
-	}
-	cmds, _ := pipe.Exec(ctx)
-	for i, c := range batch {
-		var v any
-		var err error
-		if i < len(cmds) {
-			v, err = cmds[i].(interface{ Result() (any, error) }).Result()
+	errs := b.forward(ctx, rs)
+	for i, c := range calls {
+		c.res.Forwarded = true
+		if i < len(errs) {
+			c.res.ForwardErr = errs[i]
 		} else {
-			err = errors.New("stock: pipeline returned fewer replies than calls")
+			c.res.ForwardErr = errors.New("stock: forwarder returned fewer errors than reservations")
 		}
-		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			// Redis restarted and forgot the script: Run loads it again.
-			v, err = buyScript.Run(ctx, b.s.rdb, c.keys, c.args...).Result()
-		}
-		c.res, c.err = parseBuy(c.req, v, err)
-		close(c.done)
 	}
 }

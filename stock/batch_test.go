@@ -214,3 +214,92 @@ func TestRestockManyReturnsEachOrderOnce(t *testing.T) {
 		t.Fatalf("restock of a missing item: %v", errs[0])
 	}
 }
+
+// TestBatcherForwardsEachRoundTrip: with a forwarder, every reservation a
+// round trip made (and one a retried Idempotency-Key found) is handed on
+// before its caller returns, with its own outcome; refused buys are not.
+func TestBatcherForwardsEachRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb, keys := stocktest.New(t)
+	s := stock.NewStore(rdb, keys)
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 20, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	forwarded := map[int64]int{} // order id -> times handed on
+	failing := errors.New("order 9013 not confirmed")
+	b := stock.NewBatcher(s, 1, 64, 0)
+	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
+		mu.Lock()
+		defer mu.Unlock()
+		errs := make([]error, len(rs))
+		for i, r := range rs {
+			forwarded[r.OrderID]++
+			if r.OrderID == 9013 {
+				errs[i] = failing
+			}
+		}
+		return errs
+	})
+
+	// 30 buyers for 20 units, all at once.
+	type outcome struct {
+		res stock.BuyResult
+		err error
+	}
+	out := make([]outcome, 30)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: int64(i + 1), OrderID: int64(9000 + i), Quantity: 1,
+				IdempotencyKey: "k", IdempotencyTTL: time.Minute})
+			out[i] = outcome{res, err}
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for i, o := range out {
+		id := int64(9000 + i)
+		switch {
+		case o.err == nil:
+			accepted++
+			if !o.res.Forwarded || forwarded[id] != 1 {
+				t.Errorf("order %d accepted but forwarded %v (%d times)", id, o.res.Forwarded, forwarded[id])
+			}
+			if (id == 9013) != errors.Is(o.res.ForwardErr, failing) {
+				t.Errorf("order %d: forward error %v", id, o.res.ForwardErr)
+			}
+		case errors.Is(o.err, stock.ErrSoldOut):
+			if o.res.Forwarded || forwarded[id] != 0 {
+				t.Errorf("sold-out buy %d was forwarded", id)
+			}
+		default:
+			t.Fatalf("buy %d: %v", id, o.err)
+		}
+	}
+	if accepted != 20 {
+		t.Fatalf("%d accepted, want 20", accepted)
+	}
+
+	// A retry with the same key finds the reservation: handed on again
+	// (JetStream drops the duplicate), and still answered with the old id.
+	var first int
+	for i, o := range out {
+		if o.err == nil {
+			first = i
+			break
+		}
+	}
+	res, err := b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: int64(first + 1), OrderID: 9999, Quantity: 1,
+		IdempotencyKey: "k", IdempotencyTTL: time.Minute})
+	if err != nil || !res.Duplicate || res.OrderID != int64(9000+first) || !res.Forwarded || forwarded[int64(9000+first)] != 2 {
+		t.Fatalf("retry: %+v %v; forwarded %d times", res, err, forwarded[int64(9000+first)])
+	}
+	if forwarded[9999] != 0 {
+		t.Fatal("the retry's unused order id was forwarded")
+	}
+}

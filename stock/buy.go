@@ -42,6 +42,14 @@ type BuyResult struct {
 	// was available: only Available == 0 means the item is really sold out
 	// (a buy of 2 with 1 left is refused too), so mark SoldOut only then.
 	Available int64
+
+	// Forwarded is set when a Batcher's forwarder already handed this
+	// call's reservation on (Batcher.SetForward); ForwardErr is its outcome.
+	Forwarded  bool
+	ForwardErr error
+	// ScriptDone is when the script's reply arrived, set by a Batcher (the
+	// call returns later when it also forwarded).
+	ScriptDone time.Time
 }
 
 // Buy runs the buy script: one atomic Redis call that checks publication, the
