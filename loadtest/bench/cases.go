@@ -135,8 +135,14 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 	if err != nil {
 		return caseResult{}, err
 	}
+	gwIdle0, err := cpuTime(e.gw.pid)
+	if err != nil {
+		return caseResult{}, err
+	}
 	time.Sleep(o.warmup + o.duration)
 	idle1, _ := redisCalls(ctx, e.rdb)
+	gwIdle1, _ := cpuTime(e.gw.pid)
+	e.gwIdle = float64((gwIdle1 - gwIdle0).Microseconds()) / (o.warmup + o.duration).Seconds() / 1000
 	log.Printf("sold-out path: %d req/s for %v after %v warm-up", o.rate, o.duration, o.warmup)
 	r, err := attack("soldout", o.rate, o.warmup, o.duration, e.buyTarget(aid, iid, toks[1000:]), e.watch("gateway", e.gw.pid))
 	after, _ := redisCalls(ctx, e.rdb)

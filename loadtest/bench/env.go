@@ -35,7 +35,8 @@ type env struct {
 	procEnv                  []string
 	nats, worker, gw, baseln *proc
 	gwURL, baseURL, gwPprof  string
-	baseRounds               int // baseline runs so far, each on its own activity
+	baseRounds               int     // baseline runs so far, each on its own activity
+	gwIdle                   float64 // the gateway's CPU ms per second with no traffic
 	workerHTTP               string
 	pool                     *pgxpool.Pool
 	rdb                      *redis.Client

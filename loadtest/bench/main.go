@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 5000, "requests per second of each HTTP case")
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "measured length of each HTTP case")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load at the same rate before each HTTP case")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of baseline then full buy path; the table shows the round with the median ratio")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of baseline then full buy path; the table shows the round with the median ratio")
 	flag.IntVar(&o.backlog, "backlog", 100_000, "orders in the persister backlog")
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile (and FILE.allocs, its allocations) during the last full buy path round to this file")
@@ -133,7 +133,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	report := render(o, pairs, results, persist, late)
+	report := render(o, pairs, results, env.gwIdle, persist, late)
 	fmt.Println(report)
 	if o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {

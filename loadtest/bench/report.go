@@ -33,7 +33,7 @@ func medianRound(rs []roundResult) roundResult {
 }
 
 // render prints the benchmark as a markdown table with the ratios.
-func render(o options, rounds []roundResult, http []caseResult, p persistResult, l lateResult) string {
+func render(o options, rounds []roundResult, http []caseResult, gwIdleMs float64, p persistResult, l lateResult) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "Measured %s on %s (%d cores), `make bench`: rate %d req/s, each HTTP case %v measured after %v of warm-up; "+
@@ -57,6 +57,10 @@ func render(o options, rounds []roundResult, http []caseResult, p persistResult,
 		baseAll := http[0].cpuPerReq("gateway") + http[0].cpuPerReq("redis")
 		fullAll := full + http[1].cpuPerReq("redis") + http[1].cpuPerReq("nats")
 		fmt.Fprintf(&b, "Including the servers it uses (Redis, NATS): %.2f×.\n", fullAll/baseAll)
+	}
+	if gwIdleMs > 0 {
+		fmt.Fprintf(&b, "\nThe seckill gateway with no traffic spends %.1f ms of CPU per second (lease renewals, catalog refresh, sold-out re-check, GC): %.1f µs of each request's share at %d req/s.\n",
+			gwIdleMs, gwIdleMs*1000/float64(o.rate), o.rate)
 	}
 	for _, c := range http {
 		if c.note != "" {
