@@ -15,7 +15,10 @@
 --
 -- Returns a flat array whose first element is the code:
 --   {0, available, created_ms, expire_ms, amount_cents}  OK: stock deducted, reservation written
---   {1, order_id, reservation_json | nil, available}     DUPLICATE: idempotency key seen, nothing changed
+--   {1, order_id, reservation_json | nil, available}     DUPLICATE: idempotency key seen, or this order id
+--                                                        already reserved (the same call sent again, e.g.
+--                                                        by a client retrying after a lost reply):
+--                                                        nothing changed
 --   {2}                                                  NOT_PUBLISHED: item hash missing, or fenced
 --                                                        after a Redis restart (see fence.lua)
 --   {3}                                                  NOT_STARTED
@@ -36,6 +39,14 @@ if KEYS[5] then
   if earlier then
     return {1, earlier, redis.call('HGET', KEYS[3], earlier), tonumber(item[1])}
   end
+end
+
+-- The same order id again is the same call sent again (ids are unique): a
+-- client library may resend a script whose reply was lost. Answer as the
+-- first run did and change nothing, so a resend never deducts twice.
+local prior = redis.call('HGET', KEYS[3], ARGV[1])
+if prior then
+  return {1, ARGV[1], prior, tonumber(item[1])}
 end
 
 -- Server time, so gateways with skewed clocks agree on the window.

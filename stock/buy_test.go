@@ -175,6 +175,35 @@ func TestBuyIdempotentRetry(t *testing.T) {
 	}
 }
 
+// TestBuySameOrderIDTwiceChangesNothing: go-redis resends a command (and
+// a whole pipeline) after a read timeout, so the script may run twice for
+// one call. The second run must answer like the first and change nothing,
+// even with a per-user limit that would allow a second unit.
+func TestBuySameOrderIDTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	m := meta()
+	m.PerUserLimit = 5
+	f.warm(t, m)
+	req := buy(7)
+	req.Quantity = 2
+	res1, err := f.store.Buy(f.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.dump(t)
+	res2, err := f.store.Buy(f.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res2.Duplicate || res2.OrderID != req.OrderID || !res2.ReservationFound || res2.Reservation != res1.Reservation {
+		t.Errorf("resent call = %+v, want a duplicate of %+v", res2, res1)
+	}
+	if after := f.dump(t); after != before {
+		t.Errorf("resent call changed Redis:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
 func TestBuyRejectsBadInputBeforeRedis(t *testing.T) {
 	t.Parallel()
 	s := stock.NewStore(unreachable(t), stock.Keys{})
