@@ -66,7 +66,8 @@ type forwardingBuyer interface {
 type Hooks struct {
 	// BeforePublish runs after the buy script reserved stock and before the
 	// order is published; an error aborts the request there, as if the
-	// gateway died at that moment.
+	// gateway died at that moment. Behind a batcher it runs in the round
+	// trip's sender with the round trip's context, not the request's.
 	BeforePublish func(ctx context.Context, r stock.Reservation) error
 }
 

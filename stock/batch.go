@@ -3,6 +3,7 @@ package stock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,7 @@ func (b *Batcher) Stats() BatchStats {
 }
 
 type buyCall struct {
+	sent bool // taken by a round trip (guarded by Batcher.mu)
 	req  BuyRequest
 	keys []string
 	args []any
@@ -112,12 +114,31 @@ func (b *Batcher) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
 	for {
+		b.mu.Lock()
+		sent := c.sent
+		b.mu.Unlock()
+		if sent {
+			// A round trip carries it: only that is left to wait for. (Were
+			// it to keep taking free slots meanwhile, it would spin on an
+			// empty queue, or lead the next round before returning.)
+			select {
+			case <-c.done:
+				return c.res, c.err
+			case <-ctx.Done():
+				return BuyResult{}, ctx.Err()
+			}
+		}
 		select {
 		case <-c.done:
 			return c.res, c.err
 		case b.slots <- struct{}{}:
+			select {
+			case <-c.done: // finished meanwhile: leave the next round to others
+				<-b.slots
+				return c.res, c.err
+			default:
+			}
 			b.lead(ctx, busy)
-			<-b.slots
 		case <-ctx.Done():
 			b.withdraw(c)
 			return BuyResult{}, ctx.Err()
@@ -126,20 +147,23 @@ func (b *Batcher) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 }
 
 // lead sends up to max queued calls in one round trip. It runs in a
-// caller's goroutine holding a slot; the round trip ignores that caller's
-// cancellation, since other callers' calls ride on it (the client's read
-// and write timeouts still bound it). busy says calls are arriving faster
-// than one per linger: then a leader alone in the queue lingers first.
+// caller's goroutine holding a slot, and gives the slot back however it
+// ends; the round trip ignores that caller's cancellation, since other
+// callers' calls ride on it (the client's read and write timeouts still
+// bound it). busy says calls are arriving faster than one per linger: then
+// a leader alone in the queue lingers first.
 func (b *Batcher) lead(ctx context.Context, busy bool) {
+	defer func() { <-b.slots }()
 	var buf [16]*buyCall
-	if busy {
-		b.mu.Lock()
-		alone := len(b.queue) < 2
-		b.mu.Unlock()
-		if alone {
-			b.lingered.Add(1)
-			time.Sleep(b.linger)
-		}
+	b.mu.Lock()
+	queued := len(b.queue)
+	b.mu.Unlock()
+	if queued == 0 {
+		return
+	}
+	if busy && queued == 1 {
+		b.lingered.Add(1)
+		time.Sleep(b.linger)
 	}
 	b.mu.Lock()
 	n := min(len(b.queue), b.max)
@@ -147,6 +171,9 @@ func (b *Batcher) lead(ctx context.Context, busy bool) {
 	rest := copy(b.queue, b.queue[n:])
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
+	for _, c := range batch {
+		c.sent = true
+	}
 	b.mu.Unlock()
 	if n > 0 {
 		b.exec(context.WithoutCancel(ctx), batch)
@@ -169,6 +196,20 @@ func (b *Batcher) withdraw(c *buyCall) {
 }
 
 func (b *Batcher) exec(ctx context.Context, batch []*buyCall) {
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// A panic (in the forwarder, say): the callers must not wait
+		// forever. Their outcome is unknown, as after a lost reply.
+		p := recover()
+		for _, c := range batch {
+			c.res, c.err = BuyResult{}, fmt.Errorf("stock: buy order %d: round trip failed: %v", c.req.OrderID, p)
+			close(c.done)
+		}
+		panic(p)
+	}()
 	b.batches.Add(1)
 	b.calls.Add(int64(len(batch)))
 	if len(batch) == 1 {
@@ -203,6 +244,7 @@ func (b *Batcher) exec(ctx context.Context, batch []*buyCall) {
 	if b.forward != nil {
 		b.forwardAll(ctx, batch)
 	}
+	finished = true
 	for _, c := range batch {
 		close(c.done)
 	}

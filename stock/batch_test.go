@@ -303,3 +303,73 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 		t.Fatal("the retry's unused order id was forwarded")
 	}
 }
+
+// TestBatcherSurvivesAPanickingRoundTrip: a panic in a round trip (here in
+// the forwarder) reaches the caller that led it, fails the calls it carried
+// instead of leaving them waiting, and gives the slot back, so the next
+// buy goes through.
+func TestBatcherSurvivesAPanickingRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb, keys := stocktest.New(t)
+	s := stock.NewStore(rdb, keys)
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b := stock.NewBatcher(s, 1, 64, 0)
+	var panicked atomic.Bool
+	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
+		if panicked.CompareAndSwap(false, true) {
+			panic("forwarder broke")
+		}
+		return make([]error, len(rs))
+	})
+	func() {
+		defer func() {
+			if r := recover(); r != "forwarder broke" {
+				t.Fatalf("recovered %v, want the forwarder's panic", r)
+			}
+		}()
+		_, _ = b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: 1, OrderID: 8001, Quantity: 1})
+	}()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := b.Buy(cctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: 2, OrderID: 8002, Quantity: 1})
+	if err != nil || !res.Forwarded {
+		t.Fatalf("buy after the panic: %+v, %v; want it sent and forwarded", res, err)
+	}
+}
+
+// TestBatcherCallInFlightDoesNotLeadAgain: with several slots, a caller
+// whose call is already in a round trip waits for it; it does not keep
+// taking free slots (which spun on an empty queue, lingering each time).
+func TestBatcherCallInFlightDoesNotLeadAgain(t *testing.T) {
+	t.Parallel()
+	rdb, keys := stocktest.New(t)
+	s := stock.NewStore(rdb, keys)
+	ctx := context.Background()
+	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
+		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	b := stock.NewBatcher(s, 4, 64, time.Millisecond)
+	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
+		time.Sleep(300 * time.Millisecond) // a slow order stream
+		return make([]error, len(rs))
+	})
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: int64(i + 1), OrderID: int64(8100 + i), Quantity: 1}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if st := b.Stats(); st.Calls != 3 || st.Lingered > st.Batches {
+		t.Fatalf("%+v: a waiting caller led empty rounds (each lingered)", st)
+	}
+}
