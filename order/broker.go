@@ -44,6 +44,9 @@ type Broker struct {
 	orders jetstream.Stream
 }
 
+// asyncAckTimeout is when the client drops an async publish's ack future.
+const asyncAckTimeout = time.Minute
+
 // ErrBrokerDown is returned when NATS is not connected.
 var ErrBrokerDown = errors.New("order: message broker unavailable")
 
@@ -84,7 +87,11 @@ func OpenBroker(ctx context.Context, log *slog.Logger, cfg BrokerConfig) (*Broke
 		return nil, fmt.Errorf("order: connect nats: %w", err)
 	}
 	b.NC = nc
-	js, err := jetstream.New(nc)
+	// A future whose ack never comes (a reply lost in a server failover)
+	// would otherwise stay pending until a reconnect and count against the
+	// client's 4,000 in-flight async publishes. Publishers give up far
+	// sooner (nats.publish_timeout); this only clears such leftovers.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(asyncAckTimeout))
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("order: jetstream: %w", err)

@@ -54,20 +54,42 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 	}
 	// Async publish: the acks arrive on one reply subscription, instead of
 	// a request/reply round of goroutine hand-offs per order. The caller
-	// still waits for every ack before answering.
+	// still waits for every ack before answering. One deadline covers the
+	// whole call, the writes included (a client with too many acks
+	// outstanding stalls them).
+	deadline := time.Now().Add(p.timeout)
 	futures := make([]jetstream.PubAckFuture, len(rs))
 	for i, r := range rs {
 		msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: r.AppendJSON(nil), Header: nats.Header{}}
 		msg.Header[jetstream.MsgIDHeader] = []string{strconv.FormatInt(r.OrderID, 10)}
-		f, err := p.b.JS.PublishMsgAsync(msg)
+		left := time.Until(deadline)
+		if left <= 0 {
+			errs[i] = fmt.Errorf("order: publish order %d: %w", r.OrderID, context.DeadlineExceeded)
+			continue
+		}
+		f, err := p.b.JS.PublishMsgAsync(msg, jetstream.WithStallWait(left))
 		if err != nil {
 			errs[i] = p.wrap(r.OrderID, err)
 			continue
 		}
 		futures[i] = f
 	}
-	t := time.NewTimer(p.timeout)
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
+	// giveUp fails every order from i on that has no ack yet.
+	giveUp := func(i int, cause error) []error {
+		for j := i; j < len(futures); j++ {
+			if futures[j] == nil || errs[j] != nil {
+				continue
+			}
+			select {
+			case <-futures[j].Ok():
+			default:
+				errs[j] = fmt.Errorf("order: publish order %d: %w", rs[j].OrderID, cause)
+			}
+		}
+		return errs
+	}
 	for i, f := range futures {
 		if f == nil {
 			continue
@@ -77,25 +99,9 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 		case err := <-f.Err():
 			errs[i] = p.wrap(rs[i].OrderID, err)
 		case <-t.C:
-			// One deadline for the batch: every order still unacked has
-			// waited the whole timeout.
-			for j := i; j < len(futures); j++ {
-				if futures[j] != nil && errs[j] == nil {
-					select {
-					case <-futures[j].Ok():
-					default:
-						errs[j] = fmt.Errorf("order: publish order %d: %w", rs[j].OrderID, context.DeadlineExceeded)
-					}
-				}
-			}
-			return errs
+			return giveUp(i, context.DeadlineExceeded)
 		case <-ctx.Done():
-			for j := i; j < len(futures); j++ {
-				if futures[j] != nil && errs[j] == nil {
-					errs[j] = fmt.Errorf("order: publish order %d: %w", rs[j].OrderID, ctx.Err())
-				}
-			}
-			return errs
+			return giveUp(i, ctx.Err())
 		}
 	}
 	return errs
@@ -103,7 +109,7 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 
 func (p *Publisher) wrap(orderID int64, err error) error {
 	if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, nats.ErrDisconnected) {
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return fmt.Errorf("%w: %v", ErrBrokerDown, err)
 	}
 	return fmt.Errorf("order: publish order %d: %w", orderID, err)
