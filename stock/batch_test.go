@@ -19,10 +19,7 @@ func TestBatcherSellsExactlyAndCoalesces(t *testing.T) {
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 50, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 50, 1)
 	// The script cache is empty after a Redis restart: the first batch's
 	// EVALSHA calls fail with NOSCRIPT and must be retried, not reported.
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
@@ -66,17 +63,14 @@ func TestBatcherSellsExactlyAndCoalesces(t *testing.T) {
 }
 
 // TestBatcherLingersOnlyUnderLoad: calls arriving one after another, each
-// alone in the queue, are sent one by one without a linger, and gathered
-// into few round trips with one; a call after a quiet spell never waits.
+// alone in the queue, are gathered into few round trips by a linger; a
+// call after a quiet spell never waits.
 func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 	t.Parallel()
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 1000, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 1000, 1)
 	var user atomic.Int64
 	// trickle starts n buys 1 ms apart, each in its own goroutine.
 	trickle := func(b *stock.Batcher, n int) {
@@ -93,12 +87,6 @@ func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		wg.Wait()
-	}
-
-	eager := stock.NewBatcher(s, 1, 64, 0)
-	trickle(eager, 20)
-	if st := eager.Stats(); st.Calls != 20 || st.Lingered != 0 {
-		t.Fatalf("no linger: %+v", st)
 	}
 
 	// A 300 ms linger against calls 1 ms apart: the first call (nothing
@@ -130,10 +118,7 @@ func TestBatcherWithdrawsCancelledCall(t *testing.T) {
 	defer rdb.Close()
 	s := stock.NewStore(rdb, stock.Keys{Prefix: "w:"})
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 10, 1)
 	b := stock.NewBatcher(s, 1, 64, 0)
 	req := func(user int64) stock.BuyRequest {
 		return stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: user, OrderID: 1000 + user, Quantity: 1}
@@ -184,10 +169,7 @@ func TestRestockManyReturnsEachOrderOnce(t *testing.T) {
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 5, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 10, 5)
 	var reqs []stock.RestockRequest
 	for i := int64(1); i <= 4; i++ {
 		if _, err := s.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: i, OrderID: 100 + i, Quantity: 2}); err != nil {
@@ -223,10 +205,7 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 20, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 20, 1)
 	var mu sync.Mutex
 	forwarded := map[int64]int{} // order id -> times handed on
 	failing := errors.New("order 9013 not confirmed")
@@ -313,10 +292,7 @@ func TestBatcherSurvivesAPanickingRoundTrip(t *testing.T) {
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 10, 1)
 	b := stock.NewBatcher(s, 1, 64, 0)
 	var panicked atomic.Bool
 	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
@@ -349,10 +325,7 @@ func TestBatcherCallInFlightDoesNotLeadAgain(t *testing.T) {
 	rdb, keys := stocktest.New(t)
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
-	if _, err := s.Warm(ctx, stock.ItemMeta{ActivityID: 1, ItemID: 1, Total: 10, PriceCents: 100,
-		StartAt: time.Now().Add(-time.Minute), EndAt: time.Now().Add(time.Hour), PerUserLimit: 1, PayTimeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	warmItem(t, s, 10, 1)
 	b := stock.NewBatcher(s, 4, 64, time.Millisecond)
 	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
 		time.Sleep(300 * time.Millisecond) // a slow order stream
@@ -371,5 +344,16 @@ func TestBatcherCallInFlightDoesNotLeadAgain(t *testing.T) {
 	wg.Wait()
 	if st := b.Stats(); st.Calls != 3 || st.Lingered > st.Batches {
 		t.Fatalf("%+v: a waiting caller led empty rounds (each lingered)", st)
+	}
+}
+
+// warmItem publishes item 1 of activity 1 in s, on sale now, with total
+// units and a per-user limit.
+func warmItem(t *testing.T, s *stock.Store, total, limit int64) {
+	t.Helper()
+	m := meta()
+	m.ActivityID, m.ItemID, m.Total, m.PerUserLimit = 1, 1, total, limit
+	if created, err := s.Warm(t.Context(), m); err != nil || !created {
+		t.Fatalf("Warm = %v, %v; want created", created, err)
 	}
 }
