@@ -16,6 +16,9 @@ import (
 // an infrastructure failure, wrapped with the method's name.
 type Store struct {
 	pool *pgxpool.Pool
+	// liveUnitsRead, when set by a test, runs inside LiveUnits between its
+	// two reads.
+	liveUnitsRead func()
 }
 
 // NewStore returns a Store over pool. The pool's search_path selects the

@@ -104,25 +104,39 @@ func (s *Store) MarkStockReturned(ctx context.Context, ids []int64) error {
 
 // LiveUnits returns, for one item, each user's live units (PENDING + PAID)
 // and the ids of its cancelled orders: what a Redis rebuild needs.
+//
+// Both lists come from one snapshot (a read-only REPEATABLE READ
+// transaction). Read in two statements, a cancel committing between them
+// would put its order in both lists: its units counted as held and its id
+// marked restocked, so the retried return becomes a no-op and the units are
+// stranded for good.
 func (s *Store) LiveUnits(ctx context.Context, itemID int64) (map[int64]int64, []int64, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT user_id, sum(quantity) FROM orders
-		WHERE item_id = $1 AND status IN ('PENDING', 'PAID') GROUP BY user_id`, itemID)
-	if err != nil {
-		return nil, nil, translate("live units", err)
-	}
 	live := map[int64]int64{}
-	var uid, units int64
-	if _, err := pgx.ForEachRow(rows, []any{&uid, &units}, func() error { live[uid] = units; return nil }); err != nil {
+	var cancelled []int64
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				SELECT user_id, sum(quantity) FROM orders
+				WHERE item_id = $1 AND status IN ('PENDING', 'PAID') GROUP BY user_id`, itemID)
+			if err != nil {
+				return err
+			}
+			var uid, units int64
+			if _, err := pgx.ForEachRow(rows, []any{&uid, &units}, func() error { live[uid] = units; return nil }); err != nil {
+				return err
+			}
+			if s.liveUnitsRead != nil {
+				s.liveUnitsRead()
+			}
+			rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE item_id = $1 AND status = 'CANCELLED'`, itemID)
+			if err != nil {
+				return err
+			}
+			cancelled, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			return err
+		})
+	if err != nil {
 		return nil, nil, translate("live units", err)
-	}
-	rows, err = s.pool.Query(ctx, `SELECT id FROM orders WHERE item_id = $1 AND status = 'CANCELLED'`, itemID)
-	if err != nil {
-		return nil, nil, translate("cancelled orders", err)
-	}
-	cancelled, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, nil, translate("cancelled orders", err)
 	}
 	return live, cancelled, nil
 }
