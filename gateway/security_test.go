@@ -76,6 +76,7 @@ func (h *harness) replica() *replica {
 	sem := stock.NewSemaphore(h.rdb, h.keys, stock.SemaphoreConfig{Name: "buy", Capacity: 512, Block: 32,
 		TTL: 5 * time.Second, Holder: fmt.Sprintf("replica-%s-%d", h.t.Name(), time.Now().UnixNano())})
 	h.t.Cleanup(func() { _ = sem.Close(context.Background()) })
+	h.t.Cleanup(runLeases(log, nil, sem)) // the node lease is the harness's, renewed there
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: stock.NewSoldOut(h.stock), Semaphore: sem,

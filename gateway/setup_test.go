@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ type harness struct {
 	auth       *gateway.Auth
 	hooks      *gateway.Hooks
 	soldOut    *stock.SoldOut
+	sem        *stock.Semaphore
 	stopPoll   func()
 	admin      string // admin bearer token
 }
@@ -109,6 +111,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
+	h.sem = sem
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
 	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
@@ -168,7 +171,23 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	return h
 }
 
-// startPoller runs the sold-out re-check in the background, as serve does.
+// runLeases renews the node-id lease (if node is set) and the semaphore
+// lease in the background, as serve does, until the returned stop is called.
+// Without it a test that outlives a lease TTL (a flood on a loaded machine
+// takes tens of seconds) sees its gateway refuse buys with 503 once the node
+// id lapses.
+func runLeases(log *slog.Logger, node *stock.NodeLease, sem *stock.Semaphore) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if node != nil {
+		wg.Go(func() { _ = node.Run(ctx, log) })
+	}
+	wg.Go(func() { _ = sem.Run(ctx, log) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// startPoller runs the gateway's background loops as serve does: the
+// sold-out re-check and the lease renewals.
 func (h *harness) startPoller() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -176,11 +195,12 @@ func (h *harness) startPoller() {
 		defer close(done)
 		_ = h.soldOut.Run(ctx, testLogger(h.t), 200*time.Millisecond)
 	}()
-	h.stopPoll = func() { cancel(); <-done }
+	stopLeases := runLeases(testLogger(h.t), h.node, h.sem)
+	h.stopPoll = func() { cancel(); <-done; stopLeases() }
 }
 
-// soldOutPaused runs f with the background re-check stopped, so f sees
-// only the Redis traffic of the requests it makes.
+// soldOutPaused runs f with the background loops stopped, so f sees only
+// the Redis traffic of the requests it makes.
 func (h *harness) soldOutPaused(f func()) {
 	h.stopPoll()
 	defer h.startPoller()
