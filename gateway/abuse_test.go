@@ -94,6 +94,7 @@ func TestOneUsersFloodIsHeldToTheUserRate(t *testing.T) {
 				if k >= flood || time.Now().After(stop) {
 					return
 				}
+				// Pacing, not synchronisation: the flood is sent at 1,000/s.
 				time.Sleep(time.Until(start.Add(time.Duration(k) * time.Millisecond)))
 				status, code, took, err := post(client, url, hot, body)
 				switch {
@@ -117,6 +118,7 @@ func TestOneUsersFloodIsHeldToTheUserRate(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for k := 0; k < 5; k++ {
+			// Pacing: the calm user's rate (4/s) is what is under test.
 			time.Sleep(time.Until(start.Add(time.Duration(k) * 250 * time.Millisecond)))
 			status, code, took, err := post(client, url, calm, body)
 			if err != nil || status != http.StatusAccepted {

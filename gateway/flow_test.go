@@ -99,21 +99,19 @@ func TestRedisOutageOpensBreakerAndRecovers(t *testing.T) {
 	// Redis comes back empty (no persistence): the breaker half-opens, the
 	// buy script finds no state, recovery rebuilds it from PostgreSQL.
 	srv.Start()
-	time.Sleep(600 * time.Millisecond)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	stocktest.Eventually(t, 10*time.Second, func() error {
 		if _, err := h.recovery.RunOnce(context.Background()); err != nil {
-			t.Logf("recovery pass: %v", err)
+			return fmt.Errorf("recovery pass: %w", err)
 		}
 		r := h.buy(200, aid, iid, 1)
-		if r.Status == http.StatusAccepted {
-			break
-		}
-		if r.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+		if r.Status != http.StatusAccepted && r.Status != http.StatusServiceUnavailable {
 			t.Fatalf("buy after Redis returned: %d %s", r.Status, r.Body)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		if r.Status != http.StatusAccepted {
+			return fmt.Errorf("buy after Redis returned: %d %s", r.Status, r.Body)
+		}
+		return nil
+	})
 	h.buyN(aid, iid, 300, 14)
 	if r := h.buy(400, aid, iid, 1); r.code() != "SOLD_OUT" {
 		t.Fatalf("after selling the remainder: %d %s", r.Status, r.Body)
@@ -179,7 +177,15 @@ func TestClientsWhoLeaveDoNotOpenTheBreaker(t *testing.T) {
 		}
 		cancel()
 	}
-	time.Sleep(100 * time.Millisecond) // the handlers finish after their clients left
+	// The handlers finish after their clients left: wait until all ten
+	// have counted their outcome (after the breaker saw it), or the buy
+	// below could pass before the breaker was fed.
+	stocktest.Eventually(t, 10*time.Second, func() error {
+		if n := h.buyOutcomes("UNAVAILABLE"); n != 10 {
+			return fmt.Errorf("%v of 10 abandoned buys finished", n)
+		}
+		return nil
+	})
 	if r := h.buy(1, aid, iid, 1); r.Status != http.StatusAccepted {
 		t.Fatalf("after 10 abandoned requests: %d %s; the breaker must stay closed", r.Status, r.Body)
 	}

@@ -55,6 +55,7 @@ type harness struct {
 	hooks      *gateway.Hooks
 	soldOut    *stock.SoldOut
 	sem        *stock.Semaphore
+	reg        *prometheus.Registry
 	stopPoll   func()
 	admin      string // admin bearer token
 }
@@ -129,6 +130,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		flow = *opts.flow
 	}
 	reg := prometheus.NewRegistry()
+	h.reg = reg
 	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
@@ -184,6 +186,29 @@ func runLeases(log *slog.Logger, node *stock.NodeLease, sem *stock.Semaphore) (s
 	}
 	wg.Go(func() { _ = sem.Run(ctx, log) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// buyOutcomes is the gateway's count of buy attempts that ended with outcome
+// (ACCEPTED or an error code), from its Prometheus registry.
+func (h *harness) buyOutcomes(outcome string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "seckill_buys_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // startPoller runs the gateway's background loops as serve does: the
