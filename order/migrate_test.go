@@ -2,9 +2,11 @@ package order_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -54,6 +56,94 @@ func TestMigrateConcurrentAppliesOnce(t *testing.T) {
 	}
 	if _, err := pool.Exec(ctx, `SELECT 1 FROM orders LIMIT 1`); err != nil {
 		t.Fatalf("orders table missing after Migrate: %v", err)
+	}
+}
+
+// TestMigrateConcurrentProcessesApplyOnce is TestMigrateConcurrentAppliesOnce
+// with a pool per caller, as separate workers and gateways starting at once
+// have: the lock must hold across connections, not only inside one pool.
+func TestMigrateConcurrentProcessesApplyOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	first := ordertest.NewEmptyPool(t)
+
+	const processes = 6
+	errs := make([]error, processes)
+	var wg sync.WaitGroup
+	for i := range processes {
+		pool, err := pgxpool.NewWithConfig(ctx, first.Config()) // same schema, own connections
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		wg.Go(func() { errs[i] = order.Migrate(ctx, pool) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Migrate #%d: %v", i, err)
+		}
+	}
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migration files found: %v", err)
+	}
+	if got := migrationRows(ctx, t, first); got != len(files) {
+		t.Fatalf("schema_migrations has %d rows, want %d (one per migration file)", got, len(files))
+	}
+}
+
+// TestMigrateUpgradesOldRunnerDatabase: a database migrated by the
+// hand-written runner that goose replaced (schema_migrations(version,
+// applied_at), 0001 applied in one transaction) is up to date for the new
+// binary: 0001 is not run again (it would fail: CREATE TABLE without IF NOT
+// EXISTS) and the table keeps its row.
+func TestMigrateUpgradesOldRunnerDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := ordertest.NewEmptyPool(t)
+
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appliedAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE schema_migrations (
+			version    int PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`,
+		string(init), // simple protocol: the whole file at once, as the old runner did
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("old runner by hand: %v", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (1, $1)`, appliedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := order.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate on a database the old runner migrated: %v", err)
+	}
+	var n int
+	var at time.Time
+	if err := pool.QueryRow(ctx, `SELECT count(*), min(applied_at) FROM schema_migrations WHERE version <= 1`).Scan(&n, &at); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || !at.Equal(appliedAt) {
+		t.Fatalf("schema_migrations up to version 1: %d rows applied at %v; want the old runner's one row at %v", n, at, appliedAt)
+	}
+	var goose bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&goose); err != nil || goose {
+		t.Fatalf("goose_db_version exists=%v (%v): the version table must stay schema_migrations", goose, err)
 	}
 }
 

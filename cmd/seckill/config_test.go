@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // shippedConfig is the default config file, relative to this package.
@@ -249,6 +249,25 @@ func TestConfigErrorHidesSecret(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), leaked) {
 		t.Fatalf("error %q leaks the secret", err)
+	}
+}
+
+// TestConfigFileErrorHidesValue: a value of the wrong type in the file (it
+// may be a secret written under the wrong key) is located by line, never
+// echoed back. It depends on the YAML library quoting values in `…`, so it
+// guards a library upgrade.
+func TestConfigFileErrorHidesValue(t *testing.T) {
+	const leaked = "hunter2-in-the-wrong-place"
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("semaphore:\n  ttl: "+leaked+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path, fakeEnv(nil))
+	if err == nil {
+		t.Fatal("a string accepted as semaphore.ttl")
+	}
+	if strings.Contains(err.Error(), leaked) || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("error %q: want the line named and the value hidden", err)
 	}
 }
 

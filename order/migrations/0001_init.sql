@@ -1,3 +1,4 @@
+-- +goose Up
 -- 0001: activities, their items, and orders.
 -- Names are unqualified: the migration runs in whatever schema search_path
 -- points at (tests give every test a schema of its own).
