@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 // balancer is the load balancer in front of the gateways, as a deployment
@@ -106,7 +108,7 @@ func (b *balancer) healthLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		for i, u := range b.backends {
-			b.down[i].Store(!httpOK(ctx, u.String()+"/healthz"))
+			b.down[i].Store(!cluster.HTTPOK(ctx, u.String()+"/healthz"))
 		}
 		select {
 		case <-ctx.Done():

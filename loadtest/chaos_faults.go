@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 // faultKind is one of the five faults, injected one after another in this order.
@@ -111,44 +113,44 @@ func (cr *chaosRun) schedule(ctx context.Context, t0 time.Time) {
 }
 
 // killRestart is kill -9 of a seckill process and a start after RestartAfter.
-func (cr *chaosRun) killRestart(ctx context.Context, f *fault, p *seckillProc) {
-	pid := p.pid()
+func (cr *chaosRun) killRestart(ctx context.Context, f *fault, p *cluster.Seckill) {
+	pid := p.PID()
 	f.at = time.Now()
-	if err := p.kill9(); err != nil {
+	if err := p.Kill(); err != nil {
 		f.failf("kill: %v", err)
 	}
 	cr.logf("%s (pid %d); start again in %v", f.name, pid, cr.cfg.RestartAfter)
 	if sleepCtx(ctx, cr.cfg.RestartAfter) != nil {
 		return
 	}
-	if err := p.start(); err != nil {
+	if err := p.Start(); err != nil {
 		f.failf("restart: %v", err)
 		return
 	}
-	if err := cr.cl.waitReady(ctx, p); err != nil {
+	if err := p.WaitReady(ctx, 60*time.Second); err != nil {
 		f.failf("%v", err)
 		return
 	}
 	f.back = time.Now()
-	f.note = fmt.Sprintf("pid %d → %d", pid, p.pid())
-	cr.logf("%s ready again (%s)", p.name, f.note)
+	f.note = fmt.Sprintf("pid %d → %d", pid, p.PID())
+	cr.logf("%s ready again (%s)", p.Name, f.note)
 }
 
 // restartNATS stops nats-server cleanly and starts it on the same store.
 func (cr *chaosRun) restartNATS(ctx context.Context, f *fault) {
 	f.at = time.Now()
-	if err := cr.cl.nats.stop(10 * time.Second); err != nil {
+	if err := cr.cl.nats.Stop(10 * time.Second); err != nil {
 		f.failf("stop: %v", err)
 	}
 	cr.logf("%s: stopped in %v; start again in %v", f.name, time.Since(f.at).Round(time.Millisecond), cr.cfg.NATSDown)
 	if sleepCtx(ctx, cr.cfg.NATSDown) != nil {
 		return
 	}
-	if err := cr.cl.nats.start(); err != nil {
+	if err := cr.cl.nats.Start(); err != nil {
 		f.failf("start: %v", err)
 		return
 	}
-	if !waitUntil(ctx, 30*time.Second, func(context.Context) bool { return tcpOpen(cr.cl.natsAddr) }) {
+	if !cluster.WaitUntil(ctx, 30*time.Second, func(context.Context) bool { return cluster.TCPOpen(cr.cl.nats.Addr()) }) {
 		f.failf("not listening within 30s")
 		return
 	}
@@ -162,7 +164,7 @@ func (cr *chaosRun) restartNATS(ctx context.Context, f *fault) {
 // when it is fenced, and when the rebuild lifts the fence.
 func (cr *chaosRun) restartRedis(ctx context.Context, f *fault) {
 	f.at = time.Now()
-	if err := cr.cl.redis.kill9(); err != nil {
+	if err := cr.cl.redis.Kill(); err != nil {
 		f.failf("kill: %v", err)
 	}
 	cut, err := cr.cl.redis.dropTail(f.at, cr.cfg.RedisLose)
@@ -171,11 +173,11 @@ func (cr *chaosRun) restartRedis(ctx context.Context, f *fault) {
 	}
 	f.cut = cut
 	cr.logf("%s; AOF cut by %d bytes (writes of the last %v); start again", f.name, cut.bytes, cut.window.Round(time.Millisecond))
-	if err := cr.cl.redis.start(); err != nil {
+	if err := cr.cl.redis.Start(); err != nil {
 		f.failf("start: %v", err)
 		return
 	}
-	if !waitUntil(ctx, 30*time.Second, cr.cl.redis.ready) {
+	if !cluster.WaitUntil(ctx, 30*time.Second, cr.cl.redis.Ready) {
 		f.failf("no PONG within 30s")
 		return
 	}
@@ -195,7 +197,7 @@ func (cr *chaosRun) restartRedis(ctx context.Context, f *fault) {
 // watchFence polls the load's item after the Redis restart until the fence
 // is lifted (20 s at most): when it was first seen fenced and when rebuilt.
 func (cr *chaosRun) watchFence(ctx context.Context, f *fault) {
-	waitUntil(ctx, 20*time.Second, func(ctx context.Context) bool {
+	cluster.WaitUntil(ctx, 20*time.Second, func(ctx context.Context) bool {
 		fenced, ok := cr.fenced(ctx, cr.r.act)
 		switch {
 		case !ok:
@@ -224,14 +226,14 @@ func (cr *chaosRun) watchFence(ctx context.Context, f *fault) {
 // after PGDown.
 func (cr *chaosRun) restartPG(ctx context.Context, f *fault) {
 	f.at = time.Now()
-	if err := cr.cl.pg.stop(ctx, "fast"); err != nil {
+	if err := cr.cl.pg.Stop(ctx, "fast"); err != nil {
 		f.failf("stop: %v", err)
 	}
 	cr.logf("%s (pg_ctl stop -m fast took %v); start again in %v", f.name, time.Since(f.at).Round(time.Millisecond), cr.cfg.PGDown)
 	if sleepCtx(ctx, cr.cfg.PGDown) != nil {
 		return
 	}
-	if err := cr.cl.pg.start(context.WithoutCancel(ctx)); err != nil {
+	if err := cr.cl.pg.Start(context.WithoutCancel(ctx)); err != nil {
 		f.failf("start: %v", err)
 		return
 	}

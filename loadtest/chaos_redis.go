@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 // redisServer is the chaos run's own redis-server with an append-only file
@@ -19,9 +18,7 @@ import (
 // be followed by what a host crash would lose: the writes of the last second,
 // still in the page cache when only the process dies.
 type redisServer struct {
-	*child
-	addr string
-	dir  string
+	*cluster.Redis
 
 	mu      sync.Mutex
 	samples []aofSample // the last few seconds, oldest first
@@ -33,34 +30,18 @@ type aofSample struct {
 	size int64
 }
 
-// newRedisServer prepares (does not start) a redis-server on a free port
-// with its data folder under dir.
-func newRedisServer(dir, logPath string) (*redisServer, error) {
-	port, err := freeLoopbackPort()
+// startRedisServer starts a redis-server on a free port with its data
+// folder under dir.
+func startRedisServer(ctx context.Context, dir, logPath string) (*redisServer, error) {
+	r, err := cluster.StartRedis(ctx, cluster.RedisOptions{Dir: filepath.Join(dir, "redis"), LogPath: logPath,
+		Args: []string{"--appendonly", "yes", "--appendfsync", "everysec",
+			// One incremental AOF file for the whole run, so the size samples
+			// always describe the file that gets cut.
+			"--auto-aof-rewrite-percentage", "0"}})
 	if err != nil {
 		return nil, err
 	}
-	d := filepath.Join(dir, "redis")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return nil, err
-	}
-	r := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port), dir: d}
-	r.child = &child{name: "redis", bin: "redis-server", dir: d, env: os.Environ(), logPath: logPath,
-		args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", d,
-			"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-			// One incremental AOF file for the whole run, so the size samples
-			// always describe the file that gets cut.
-			"--auto-aof-rewrite-percentage", "0"}}
-	return r, nil
-}
-
-// ready reports whether the server answers PING (not LOADING).
-func (r *redisServer) ready(ctx context.Context) bool {
-	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	defer cancel()
-	return c.Ping(ctx).Err() == nil
+	return &redisServer{Redis: r}, nil
 }
 
 // sample runs until ctx ends, recording the incremental AOF file's size every
@@ -89,7 +70,7 @@ func (r *redisServer) sample(ctx context.Context) {
 
 // incrAOF is the incremental AOF file the manifest names ("" if none yet).
 func (r *redisServer) incrAOF() string {
-	dir := filepath.Join(r.dir, "appendonlydir")
+	dir := filepath.Join(r.Dir, "appendonlydir")
 	f, err := os.Open(filepath.Join(dir, "appendonly.aof.manifest"))
 	if err != nil {
 		return ""

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 // chaosRun is one chaos run in progress: its processes, the balancer in
@@ -26,7 +27,7 @@ type chaosRun struct {
 	cfg            chaosConfig
 	stdout, stderr io.Writer // stdout also goes to <out>/report.txt
 
-	cl     *cluster
+	cl     *stack
 	lb     *balancer
 	rdb    *redis.Client // the run's Redis, read-only: checkpoints and verification
 	auth   *gateway.Auth
@@ -89,13 +90,13 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	if cr.cl, err = startCluster(ctx, tmp, cfg.Load.Out, cr.logf); err != nil {
+	if cr.cl, err = startStack(ctx, tmp, cfg.Load.Out, cr.logf); err != nil {
 		return nil, err
 	}
 	defer cr.cl.close()
 	var urls []string
 	for _, g := range cr.cl.gateways {
-		urls = append(urls, g.url)
+		urls = append(urls, g.URL)
 	}
 	if cr.lb, err = newBalancer(urls); err != nil {
 		return nil, err
@@ -106,14 +107,14 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 		return nil, err
 	}
 	defer cr.lb.close()
-	cr.rdb = redis.NewClient(&redis.Options{Addr: cr.cl.redis.addr, MaxRetries: -1,
+	cr.rdb = redis.NewClient(&redis.Options{Addr: cr.cl.redis.Addr, MaxRetries: -1,
 		DialTimeout: 300 * time.Millisecond, ReadTimeout: 3 * time.Second})
 	defer cr.rdb.Close()
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	cr.client = &http.Client{Timeout: cfg.Load.Timeout, Transport: &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConns: 500, MaxIdleConnsPerHost: 500, IdleConnTimeout: 30 * time.Second}}
 
-	cfg.Load.BaseURL, cfg.Load.PostgresDSN, cfg.Load.RedisAddr = cr.lb.url, cr.cl.dsn, cr.cl.redis.addr
+	cfg.Load.BaseURL, cfg.Load.PostgresDSN, cfg.Load.RedisAddr = cr.lb.url, cr.cl.dsn, cr.cl.redis.Addr
 	cr.cfg = cfg
 	if err := cr.newSession(ctx); err != nil {
 		return nil, err
@@ -226,9 +227,9 @@ func (cr *chaosRun) printHeader() {
 	c, r, w := cr.cfg, cr.r, cr.stdout
 	fmt.Fprintf(w, "seckill chaos run\n")
 	fmt.Fprintf(w, "  own processes: redis-server %s (appendonly, fsync everysec), nats-server %s (-js), PostgreSQL 127.0.0.1:%d (initdb, %s)\n",
-		cr.cl.redis.addr, cr.cl.natsAddr, cr.cl.pg.port, cr.cl.pg.bindir)
-	for _, p := range append(append([]*seckillProc(nil), cr.cl.gateways...), cr.cl.workers...) {
-		fmt.Fprintf(w, "  %-9s %s (pid %d)\n", p.name, p.url, p.pid())
+		cr.cl.redis.Addr, cr.cl.nats.Addr(), cr.cl.pg.Port, cr.cl.pg.Bindir())
+	for _, p := range append(append([]*cluster.Seckill(nil), cr.cl.gateways...), cr.cl.workers...) {
+		fmt.Fprintf(w, "  %-9s %s (pid %d)\n", p.Name, p.URL, p.PID())
 	}
 	fmt.Fprintf(w, "  balancer  %s → gateway-1, gateway-2 (health-checked every 200 ms)\n", cr.lb.url)
 	fmt.Fprintf(w, "  load: activity %d item %d, stock %d, payment timeout %v, pay %.0f%% / cancel %.0f%% / time out the rest; "+
@@ -254,8 +255,8 @@ func (cr *chaosRun) waitCatalogs(ctx context.Context) error {
 	for _, g := range cr.cl.gateways {
 		for _, a := range cr.activities() {
 			body := fmt.Sprintf(`{"activity_id":"%d","item_id":"%d","quantity":0}`, a.ID, a.ItemID)
-			known := waitUntil(ctx, 10*time.Second, func(ctx context.Context) bool {
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+"/api/v1/seckill", strings.NewReader(body))
+			known := cluster.WaitUntil(ctx, 10*time.Second, func(ctx context.Context) bool {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/api/v1/seckill", strings.NewReader(body))
 				if err != nil {
 					return false
 				}
@@ -268,7 +269,7 @@ func (cr *chaosRun) waitCatalogs(ctx context.Context) error {
 				return resp.StatusCode == http.StatusBadRequest
 			})
 			if !known {
-				return fmt.Errorf("%s does not know activity %d after 10s", g.name, a.ID)
+				return fmt.Errorf("%s does not know activity %d after 10s", g.Name, a.ID)
 			}
 		}
 	}

@@ -6,20 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order/ordertest"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -170,115 +166,66 @@ func (g *testGateway) config(t *testing.T, scenario string) Config {
 // t.Cleanup stops it, then drops its database and deletes its keys.
 func startGateway(t *testing.T) *testGateway {
 	t.Helper()
-	bin := buildSeckill(t)
 	_, keys := stocktest.New(t) // a prefix of our own, deleted at cleanup
-	dsn := newDatabase(t)
-	port, natsPort := freePort(t), freePort(t)
-	env := map[string]string{
-		"SECKILL_HTTP_ADDR":              fmt.Sprintf("127.0.0.1:%d", port),
-		"SECKILL_POSTGRES_DSN":           dsn,
-		"SECKILL_REDIS_ADDR":             stocktest.Addr(),
-		"SECKILL_REDIS_KEY_PREFIX":       keys.Prefix,
-		"SECKILL_NATS_URL":               "",
-		"SECKILL_NATS_LISTEN":            fmt.Sprintf("127.0.0.1:%d", natsPort),
-		"SECKILL_NATS_DATA_DIR":          t.TempDir(),
-		"SECKILL_SENTINEL_LOG_DIR":       t.TempDir(),
-		"SECKILL_SENTINEL_USER_QPS":      "1000",
-		"SECKILL_AUTH_SECRET":            testSecret,
-		"SECKILL_PAYMENT_SECRET":         testSecret,
-		"SECKILL_WORKER_RECONCILE_GRACE": "2s",
-		"SECKILL_WORKER_SWEEP_INTERVAL":  "1s",
-		"SECKILL_LOG_LEVEL":              "warn",
-		"SECKILL_LOG_FORMAT":             "text",
-	}
-	// The built-in defaults (which configs/seckill.yaml must document, see
-	// cmd/seckill's config test) plus env: no file to fall out of step with the binary.
-	cmd := exec.Command(bin, "serve", "--role=all")
-	cmd.Dir = t.TempDir() // no configs/seckill.yaml here, no ./data in the source tree
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SECKILL_") { // a developer's exports must not leak in
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var log lockedBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
+	dsn := ordertest.NewDatabase(t, "seckill_loadtest")
+	natsPort, err := cluster.FreePort()
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	var log lockedBuffer
+	// The built-in defaults (which configs/seckill.yaml must document, see
+	// cmd/seckill's config test) plus env: no file to fall out of step with the binary.
+	p := cluster.PrepareSeckill(t, cluster.SeckillOptions{Bin: seckillBin(t), Args: []string{"--role=all"}, Out: &log,
+		Env: map[string]string{
+			"SECKILL_POSTGRES_DSN":           dsn,
+			"SECKILL_REDIS_ADDR":             stocktest.Addr(),
+			"SECKILL_REDIS_KEY_PREFIX":       keys.Prefix,
+			"SECKILL_NATS_URL":               "",
+			"SECKILL_NATS_LISTEN":            fmt.Sprintf("127.0.0.1:%d", natsPort),
+			"SECKILL_NATS_DATA_DIR":          t.TempDir(),
+			"SECKILL_SENTINEL_LOG_DIR":       t.TempDir(),
+			"SECKILL_SENTINEL_USER_QPS":      "1000",
+			"SECKILL_AUTH_SECRET":            testSecret,
+			"SECKILL_PAYMENT_SECRET":         testSecret,
+			"SECKILL_WORKER_RECONCILE_GRACE": "2s",
+			"SECKILL_WORKER_SWEEP_INTERVAL":  "1s",
+			"SECKILL_LOG_LEVEL":              "warn",
+			"SECKILL_LOG_FORMAT":             "text",
+		}})
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+		if err := p.Stop(15 * time.Second); err != nil {
+			t.Log(err)
 		}
 		if t.Failed() {
 			t.Logf("---- seckill log ----\n%s", log.String())
 		}
 	})
-	g := &testGateway{url: fmt.Sprintf("http://127.0.0.1:%d", port), dsn: dsn, prefix: keys.Prefix}
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("seckill exited before it was ready:\n%s", log.String())
-		default:
-		}
-		if resp, err := client.Get(g.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("seckill not ready after 30s:\n%s", log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := p.Restart(context.Background()); err != nil {
+		t.Fatalf("%v:\n%s", err, log.String())
 	}
+	return &testGateway{url: p.URL, dsn: dsn, prefix: keys.Prefix}
 }
 
-// buildSeckill builds ./cmd/seckill from the repository root into a temp
-// dir, or returns $SECKILL_LOADTEST_BIN, a binary built beforehand.
-func buildSeckill(t *testing.T) string {
+// seckillBin is $SECKILL_LOADTEST_BIN, a binary built beforehand, or this
+// tree's, built once per test run.
+func seckillBin(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("SECKILL_LOADTEST_BIN"); bin != "" {
 		return bin
 	}
-	goTool, err := exec.LookPath("go")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := cluster.SeckillBinary(ctx)
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "seckill")
-	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/seckill")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }
 
-// newDatabase creates an empty database (the binary migrates it at start)
-// and returns its DSN; t.Cleanup drops it.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	return ordertest.NewDatabase(t, "seckill_loadtest")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cluster.RemoveBinaries()
+	os.Exit(code)
 }
 
 // testWriter sends the progress lines to the test log.

@@ -186,3 +186,6 @@ func (c *NATSCluster) Close() {
 		}
 	}
 }
+
+// Addr is the client address, 127.0.0.1:Port.
+func (n *NATS) Addr() string { return addr(n.Port) }

@@ -290,3 +290,6 @@ func (p *Postgres) CopyServerLog(dst string) {
 		_ = os.WriteFile(dst, b, 0o644)
 	}
 }
+
+// Bindir is the folder of the PostgreSQL binaries in use.
+func (p *Postgres) Bindir() string { return p.bindir }
