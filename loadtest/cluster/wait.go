@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,4 +43,15 @@ func Eventually(t testing.TB, within time.Duration, cond func() error) {
 	}) {
 		t.Fatalf("not within %v: %v", within, last)
 	}
+}
+
+// TestLog is a writer that sends each write to t.Log, for the progress
+// lines of a drill or scenario run inside a test.
+func TestLog(t testing.TB) io.Writer { return testLog{t} }
+
+type testLog struct{ t testing.TB }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
