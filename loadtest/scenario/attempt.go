@@ -106,6 +106,8 @@ func record(a *Attempt, r *vegeta.Result) {
 	}
 }
 
+// IsTimeout reports whether a vegeta error text is a client timeout or a
+// request cancelled before its answer: no clear answer.
 func IsTimeout(err string) bool {
 	return strings.Contains(err, "Timeout") || strings.Contains(err, "deadline exceeded") ||
 		strings.Contains(err, "context canceled")

@@ -20,6 +20,8 @@ type api struct {
 	http  *http.Client
 }
 
+// NewAPI is a client of the gateway at base acting as the admin whose token
+// is adminToken.
 func NewAPI(base, adminToken string) *api {
 	return &api{base: strings.TrimRight(base, "/"), admin: adminToken, http: &http.Client{Timeout: 10 * time.Second}}
 }

@@ -60,6 +60,7 @@ func (r *Session) Drain(ctx context.Context) (ItemStats, string, error) {
 	}
 }
 
+// MaxTime is the later of a and b.
 func MaxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

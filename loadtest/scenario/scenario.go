@@ -66,6 +66,7 @@ func commonDefaults(c *Config) {
 	}
 }
 
+// PlannedRequests is how many requests the rate sends over the duration.
 func PlannedRequests(c Config) int { return int(float64(c.Rate) * c.Duration.Seconds()) }
 
 // Session is one scenario run: its settings, its activity, its buyers and the
