@@ -1,77 +1,50 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order/ordertest"
 )
 
-// The end-to-end tests run the real binary, built once per test run.
-var builtBinary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
+// The end-to-end tests run the real binary, built once per test run by the
+// harness (loadtest/cluster), which starts and stops every child process.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBinary.dir != "" {
-		_ = os.RemoveAll(builtBinary.dir)
-	}
+	cluster.RemoveBinaries()
 	os.Exit(code)
 }
 
 // seckillBinary builds ./cmd/seckill once and returns the executable's path.
 func seckillBinary(t *testing.T) string {
 	t.Helper()
-	builtBinary.once.Do(func() {
-		builtBinary.dir, builtBinary.err = os.MkdirTemp("", "seckill-e2e-bin-")
-		if builtBinary.err != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		builtBinary.path = filepath.Join(builtBinary.dir, "seckill")
-		cmd := exec.Command(goTool, "build", "-o", builtBinary.path, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			builtBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if builtBinary.err != nil {
-		t.Fatal(builtBinary.err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := cluster.SeckillBinary(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return builtBinary.path
+	return bin
 }
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listened on a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := cluster.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func randomHex(n int) string {
@@ -90,18 +63,7 @@ func newDatabase(t *testing.T) string {
 
 // childEnv is this process's environment without any SECKILL_* setting (a
 // developer's exports must not leak into the processes under test), plus vars.
-func childEnv(vars map[string]string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SECKILL_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
+func childEnv(vars map[string]string) []string { return cluster.ChildEnv(vars) }
 
 // logLine is one structured (JSON) log record of a child process.
 type logLine map[string]any
@@ -110,63 +72,57 @@ func (l logLine) msg() string { s, _ := l["msg"].(string); return s }
 
 // process is a running `seckill serve` whose log is captured and parsed.
 type process struct {
+	*cluster.Seckill
 	t    *testing.T
 	name string
-	cmd  *exec.Cmd
 	url  string // http://127.0.0.1:port
 
 	mu    sync.Mutex
 	raw   bytes.Buffer
+	part  []byte // a line not yet ended
 	lines []logLine
-
-	done    chan struct{} // closed once the process has exited
-	waitErr error
 }
 
 // startProcess starts `seckill serve args...` with env. t.Cleanup kills it if
 // the test did not stop it, and prints its log if the test failed.
 func startProcess(t *testing.T, name string, httpPort int, env map[string]string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(seckillBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Dir = t.TempDir() // no stray configs/seckill.yaml, no ./data in the source tree
-	cmd.Env = childEnv(env)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = cmd.Stderr // the log is on stderr; anything on stdout lands there too
-	p := &process{t: t, name: name, cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
+	p := &process{t: t, name: name}
+	// The log is on stderr; anything on stdout lands there too.
+	p.Seckill = cluster.PrepareSeckill(t, cluster.SeckillOptions{Name: name, Bin: seckillBinary(t),
+		Args: args, Env: env, Port: httpPort, Out: p})
+	p.url = p.URL
+	if err := p.Start(); err != nil {
 		t.Fatalf("%s: start: %v", name, err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.raw.Write(sc.Bytes())
-			p.raw.WriteByte('\n')
-			var l logLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				p.lines = append(p.lines, l)
-			}
-			p.mu.Unlock()
-		}
-		p.waitErr = cmd.Wait() // after the pipe is drained, as exec requires
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
 		if t.Failed() {
+			_ = p.Kill() // the whole log: the process is gone
 			t.Logf("---- %s log ----\n%s", name, p.log())
 		}
 	})
 	return p
+}
+
+// Write takes the child's output: every complete line is kept, and parsed
+// when it is a JSON record.
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.raw.Write(b)
+	p.part = append(p.part, b...)
+	for {
+		i := bytes.IndexByte(p.part, '\n')
+		if i < 0 {
+			break
+		}
+		var l logLine
+		if json.Unmarshal(p.part[:i], &l) == nil {
+			p.lines = append(p.lines, l)
+		}
+		p.part = p.part[i+1:]
+	}
+	return len(b), nil
 }
 
 func (p *process) log() string {
@@ -188,49 +144,19 @@ func (p *process) records(msg string) []logLine {
 	return out
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitReady polls /readyz until it answers 200.
+// waitReady waits until /readyz answers 200; the test fails if the process
+// exits first or is not ready within the given time.
 func (p *process) waitReady(within time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(within)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		if p.exited() {
-			p.t.Fatalf("%s exited before it was ready (%v)", p.name, p.waitErr)
-		}
-		resp, err := client.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s not ready after %v (last: %v)", p.name, within, errOrStatus(resp, err))
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := p.WaitReady(context.Background(), within); err != nil {
+		p.t.Fatal(err)
 	}
-}
-
-func errOrStatus(resp *http.Response, err error) any {
-	if err != nil {
-		return err
-	}
-	return resp.Status
 }
 
 // terminate sends SIGTERM.
 func (p *process) terminate() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		p.t.Errorf("%s: SIGTERM: %v", p.name, err)
 	}
 }
@@ -238,16 +164,9 @@ func (p *process) terminate() {
 // waitExit waits for the process to end and returns its exit code.
 func (p *process) waitExit(within time.Duration) (int, error) {
 	select {
-	case <-p.done:
+	case <-p.Exited():
 	case <-time.After(within):
 		return -1, fmt.Errorf("%s still running %v after SIGTERM", p.name, within)
 	}
-	var ee *exec.ExitError
-	if errors.As(p.waitErr, &ee) {
-		return ee.ExitCode(), nil
-	}
-	if p.waitErr != nil {
-		return -1, p.waitErr
-	}
-	return 0, nil
+	return p.ExitCode()
 }

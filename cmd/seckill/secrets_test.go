@@ -11,14 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 // secret is one secret setting and a distinctive value for it.
@@ -44,23 +42,7 @@ func leaks(text string, secrets []secret) []string {
 // password, and returns its address.
 func startPasswordRedis(t *testing.T, password string) string {
 	t.Helper()
-	port := strconv.Itoa(freePort(t))
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir(), "--requirepass", password)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: password})
-	defer rdb.Close()
-	for deadline := time.Now().Add(10 * time.Second); rdb.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server with a password on %s did not answer", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return addr
+	return cluster.NewRedisWith(t, cluster.RedisOptions{Password: password}).Addr
 }
 
 // withPassword returns the DSN with password set for its user.
@@ -200,17 +182,17 @@ func TestSecretsNeverLogged(t *testing.T) {
 	do("callback for an unknown order", 404, "POST", "/api/v1/payments/callback", "",
 		`{"order_id":"77","trade_no":"T-2","amount_cents":1}`, "X-Signature", sign(`{"order_id":"77","trade_no":"T-2","amount_cents":1}`))
 	// The order may still be on its way to PostgreSQL (503, retry) or paid.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	cluster.Eventually(t, 10*time.Second, func() error {
 		status, got := call("POST", p.url+"/api/v1/payments/callback", "", pay(100), "X-Signature", sign(pay(100)))
 		answers = append(answers, "callback: "+got)
 		if status == 200 {
-			break
+			return nil
 		}
-		if status != 503 || time.Now().After(deadline) {
+		if status != 503 {
 			t.Fatalf("callback: %d %s", status, got)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("callback: %d %s", status, got)
+	})
 	do("callback with the wrong amount", 400, "POST", "/api/v1/payments/callback", "", pay(1), "X-Signature", sign(pay(1)))
 	do("readyz", 200, "GET", "/readyz", "", "")
 	do("metrics", 200, "GET", "/metrics", "", "")

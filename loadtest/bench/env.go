@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -73,17 +74,13 @@ func newEnv(ctx context.Context, dir string, o options) (*env, error) {
 	}
 	e.redisPID = infoInt(info, "process_id")
 
-	natsPort := freePort()
-	e.natsURL = "nats://127.0.0.1:" + itoa(natsPort)
-	if e.nats, err = start("nats-server", dir, nil, filepath.Join(dir, "nats-server"),
-		"-a", "127.0.0.1", "-p", itoa(natsPort), "-js", "-sd", filepath.Join(dir, "js")); err != nil {
+	nats, err := cluster.StartNATS(ctx, cluster.NATSOptions{Dir: filepath.Join(dir, "js"), LogDir: dir,
+		Bin: filepath.Join(dir, "nats-server")})
+	if err != nil {
 		e.close()
 		return nil, err
 	}
-	if err := waitTCP("127.0.0.1:"+itoa(natsPort), 10*time.Second); err != nil {
-		e.close()
-		return nil, err
-	}
+	e.nats, e.natsURL = &proc{Proc: nats.Proc, pid: nats.PID()}, nats.URL
 	e.procEnv = []string{
 		"SECKILL_POSTGRES_DSN=" + e.dsn, "SECKILL_REDIS_ADDR=" + o.redisAddr, "SECKILL_REDIS_KEY_PREFIX=" + e.prefix,
 		"SECKILL_NATS_URL=" + e.natsURL, "SECKILL_SENTINEL_LOG_DIR=" + filepath.Join(dir, "sentinel"),
@@ -102,7 +99,7 @@ func newEnv(ctx context.Context, dir string, o options) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	if err := waitHTTP(ctx, e.gwURL+"/readyz", 30*time.Second); err != nil {
+	if err := e.gw.waitHTTP(ctx, e.gwURL+"/readyz", 30*time.Second); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -133,7 +130,7 @@ func (e *env) startWorker(ctx context.Context) error {
 		e.seckillBin, "serve", "--role=worker"); err != nil {
 		return err
 	}
-	return waitHTTP(ctx, e.workerHTTP+"/readyz", 30*time.Second)
+	return e.worker.waitHTTP(ctx, e.workerHTTP+"/readyz", 30*time.Second)
 }
 
 // startBaseline runs this binary's baseline mode on an item warmed directly.
@@ -157,7 +154,7 @@ func (e *env) startBaseline(ctx context.Context, redisAddr string, stockN int64)
 		"--redis", redisAddr, "--prefix", keys.Prefix, "--activity", itoa(int(aid)), "--item", "1"); err != nil {
 		return err
 	}
-	return waitHTTP(ctx, e.baseURL+"/healthz", 10*time.Second)
+	return e.baseln.waitHTTP(ctx, e.baseURL+"/healthz", 10*time.Second)
 }
 
 // close stops every process, then drops the database and the Redis keys.

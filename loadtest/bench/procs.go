@@ -3,55 +3,61 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
-// proc is a child process whose CPU time the bench reads from /proc.
+// proc is a child process (started by the harness, loadtest/cluster) whose
+// CPU time the bench reads from /proc.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	pid  int
-	log  *os.File
+	*cluster.Proc
+	pid int
 }
 
+// start starts bin with this process's environment plus env, its output in
+// logDir/name.log.
 func start(name, logDir string, env []string, bin string, args ...string) (*proc, error) {
-	f, err := os.Create(filepath.Join(logDir, name+".log"))
-	if err != nil {
+	p := &cluster.Proc{Name: name, Bin: bin, Args: args, Env: append(os.Environ(), env...),
+		LogPath: filepath.Join(logDir, name+".log")}
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return &proc{name: name, cmd: cmd, pid: cmd.Process.Pid, log: f}, nil
+	return &proc{Proc: p, pid: p.PID()}, nil
 }
 
 // stop sends SIGTERM and waits up to 20 s, then kills.
 func (p *proc) stop() {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil || p.Proc == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
+	_ = p.Stop(20 * time.Second)
+}
+
+// waitHTTP waits until url answers 200, failing early if p exits.
+func (p *proc) waitHTTP(ctx context.Context, url string, within time.Duration) error {
+	exited := p.Exited()
+	ok := cluster.WaitUntil(ctx, within, func(ctx context.Context) bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		return cluster.HTTPOK(ctx, url)
+	})
 	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
+	case <-exited:
+		return fmt.Errorf("%s exited before %s answered; see its log", p.Name, url)
+	default:
 	}
-	p.log.Close()
+	if !ok {
+		return fmt.Errorf("%s not ready within %v", url, within)
+	}
+	return nil
 }
 
 // clkTck is USER_HZ, 100 on every Linux this runs on.
@@ -73,38 +79,9 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := cluster.FreePort()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitHTTP polls url until it answers 200.
-func waitHTTP(ctx context.Context, url string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready within %v", url, within)
-}
-
-func waitTCP(addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not listening within %v", addr, within)
+	return p
 }

@@ -5,30 +5,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net/url"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order"
 )
 
-// defaultDSN is the local test server: PostgreSQL with trust auth.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
 // DSN returns the test database: $SECKILL_TEST_POSTGRES_DSN, or the local
-// default.
-func DSN() string {
-	if dsn := os.Getenv("SECKILL_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
+// default (cluster.PostgresDSN).
+func DSN() string { return cluster.PostgresDSN() }
 
 // NewPool creates a fresh schema "t_<random>" in the test database, applies
 // order.Migrate to it and returns a pool whose connections use it. On
@@ -92,39 +81,9 @@ func admin(ctx context.Context, t testing.TB, sql string) {
 
 // NewDatabase creates an empty database named "<prefix>_<random>" for a
 // test that runs the real binary (which migrates it at start) and returns
-// its DSN; t.Cleanup drops it, closing any connection left open.
+// its DSN; t.Cleanup drops it, closing any connection left open. The
+// harness (loadtest/cluster) owns the code.
 func NewDatabase(t testing.TB, prefix string) string {
 	t.Helper()
-	admin := DSN()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := prefix + "_" + hex.EncodeToString(b)
-	do := func(stmt string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return fmt.Errorf("connect to the test PostgreSQL: %w", err)
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, stmt)
-		return err
-	}
-	if err := do("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("ordertest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := do("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("ordertest: drop database %s: %v", name, err)
-		}
-	})
-	if strings.HasPrefix(admin, "postgres://") || strings.HasPrefix(admin, "postgresql://") {
-		u, err := url.Parse(admin)
-		if err != nil {
-			t.Fatalf("ordertest: test DSN: %v", err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	return admin + " dbname=" + name // keyword/value form: the last dbname wins
+	return cluster.NewDatabase(t, prefix)
 }

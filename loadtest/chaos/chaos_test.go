@@ -1,0 +1,85 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/loadtest/cluster"
+	"github.com/seckill/seckill/loadtest/scenario"
+)
+
+// TestChaosShort runs the chaos run compressed (20 s of load at 120/s, the
+// five faults 3.5 s apart, PostgreSQL down 2.5 s) against processes of its
+// own: it builds seckill and nats-server, initdb's a PostgreSQL cluster and
+// starts Redis, so it is opt-in. Every invariant and chaos check must pass.
+func TestChaosShort(t *testing.T) {
+	if os.Getenv("SECKILL_CHAOS") != "1" {
+		t.Skip("set SECKILL_CHAOS=1 to run the short chaos run (builds seckill and nats-server, starts its own " +
+			"Redis, NATS, PostgreSQL, 2 gateways and 2 workers, ~1 minute); `make chaos` runs the full one")
+	}
+	cfg, err := parseChaosFlags([]string{"--short", "--out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var report bytes.Buffer
+	res, err := runChaosRun(ctx, cfg, &report, cluster.TestLog(t))
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, report.String())
+	}
+	if failed := res.Failed(); len(failed) > 0 {
+		t.Fatalf("failed: %s\n%s", strings.Join(failed, "; "), report.String())
+	}
+	table, err := os.ReadFile(filepath.Join(cfg.Load.Out, "chaos-table.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fault := range []string{"kill -9 gateway-1", "kill -9 worker-1", "restart NATS", "kill -9 Redis", "stop PostgreSQL"} {
+		if !strings.Contains(string(table), fault) {
+			t.Errorf("table has no row %q:\n%s", fault, table)
+		}
+	}
+	if !strings.Contains(report.String(), "Redis fsync window.") {
+		t.Errorf("report has no Redis paragraph:\n%s", report.String())
+	}
+	t.Logf("\n%s", report.String())
+}
+
+// TestChaosFlags: the full run's schedule fits its load, --short compresses
+// it, flags override either, and impossible schedules are refused.
+func TestChaosFlags(t *testing.T) {
+	full, err := parseChaosFlags([]string{"--out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := full.Load.Duration; d < time.Minute || d > 75*time.Second {
+		t.Errorf("full load lasts %v, want about 70 s", d)
+	}
+	if full.Load.Stock <= int64(scenario.PlannedRequests(full.Load)) {
+		t.Errorf("stock %d does not outlast %d planned buys", full.Load.Stock, scenario.PlannedRequests(full.Load))
+	}
+	short, err := parseChaosFlags([]string{"--short", "--rate", "80", "--out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if short.Load.Duration > 20*time.Second || short.Load.Rate != 80 {
+		t.Errorf("short: %v at %d/s, want ≤ 20 s at the --rate given", short.Load.Duration, short.Load.Rate)
+	}
+	for _, bad := range [][]string{
+		{"--gap", "2s", "--nats-down", "3s"},
+		{"--pay-timeout", "1500ms"},
+		{"--probe-stock", "0"},
+		{"extra"},
+	} {
+		if _, err := parseChaosFlags(append(bad, "--out", t.TempDir()), io.Discard); err == nil {
+			t.Errorf("parseChaosFlags(%q) accepted it", bad)
+		}
+	}
+}
