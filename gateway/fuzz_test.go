@@ -267,7 +267,7 @@ func newPayFuzz(f *testing.F) *payFuzz {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	signer := gateway.NewSigner(fuzzPaySecret)
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: gateway.NewAuth(testSecret), Signer: signer, Store: store, Broker: broker,
+		Log: log, Auth: gateway.NewAuth(testSecret), Signer: signer, Broker: broker,
 		Orders:   order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, nil)),
 		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
 	})

@@ -79,7 +79,7 @@ func (h *harness) replica() *replica {
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: stock.NewSoldOut(h.stock), Semaphore: sem,
-		Node: h.node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
+		Node: h.node, Catalog: catalog, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second), Broker: h.broker,
 		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, IdempotencyTTL: time.Hour,

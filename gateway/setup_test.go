@@ -139,7 +139,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	t.Cleanup(func() { h.stopPoll() })
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, Buyer: buyer, SoldOut: h.soldOut, Semaphore: sem,
-		Node: node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
+		Node: node, Catalog: catalog, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second),
 		Broker:    h.broker, Registry: reg,
