@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
 	"github.com/seckill/seckill/stock"
@@ -38,7 +39,7 @@ func (h *harness) buyN(aid, iid string, first int64, n int) []string {
 			h.t.Errorf("buy %d: %d %s", i, r.Status, r.Body)
 			return
 		}
-		ids[i] = r.json(h.t)["order_id"].(string)
+		ids[i] = decode[api.BuyAccepted](h.t, r).OrderID.String()
 	})
 	if h.t.Failed() {
 		h.t.FailNow()
@@ -100,10 +101,10 @@ func TestPaymentCallback(t *testing.T) {
 		t.Fatalf("rejected callbacks changed state:\n%s\n---\n%s", before, after)
 	}
 
-	if r := h.pay(id, "T1", 99900); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.pay(id, "T1", 99900); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("pay: %d %s", r.Status, r.Body)
 	}
-	if r := h.pay(id, "T1", 99900); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.pay(id, "T1", 99900); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("repeated callback: %d %s", r.Status, r.Body)
 	}
 	if r := h.pay(id, "T2", 99900); r.Status != 409 || r.code() != "ORDER_CLOSED" {
@@ -162,11 +163,11 @@ func TestUserCancelReturnsStockAndQuota(t *testing.T) {
 		t.Fatalf("buy while sold out: %d %s", r.Status, r.Body)
 	}
 	r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil)
-	if r.Status != 200 || r.json(t)["status"] != "CANCELLED" || r.json(t)["cancel_reason"] != "USER" {
+	if o := decode[api.Order](t, r); r.Status != 200 || o.Status != api.OrderCancelled || o.CancelReason == nil || *o.CancelReason != api.CancelUser {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	// A repeated cancel (the first answer lost on the way) gets the same answer.
-	if r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil); r.Status != 200 || r.json(t)["status"] != "CANCELLED" {
+	if r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderCancelled {
 		t.Fatalf("repeated cancel: %d %s", r.Status, r.Body)
 	}
 	if r := h.pay(id, "T1", 99900); r.Status != 409 || r.code() != "ORDER_CLOSED" {

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -248,7 +249,7 @@ func TestOtherUsersOrdersLookNonexistent(t *testing.T) {
 		t.Fatalf("owner cancel: %d %s", r.Status, r.Body)
 	}
 	probe("CANCELLED", cancelledID)
-	if r := h.do("GET", "/api/v1/orders/"+id, h.userToken(owner), nil); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.do("GET", "/api/v1/orders/"+id, h.userToken(owner), nil); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("owner read: %d %s", r.Status, r.Body)
 	}
 }
@@ -471,7 +472,7 @@ func TestPaymentSignatureCoversTheExactRawBody(t *testing.T) {
 	// What is signed is the bytes, not a canonical form of the JSON: the
 	// reordered body with its own signature is a valid payment.
 	got := h.do("POST", "/api/v1/payments/callback", "", reordered, "X-Signature", h.signer.Sign([]byte(reordered)))
-	if got.Status != 200 || got.json(t)["status"] != "PAID" {
+	if got.Status != 200 || decode[api.Order](t, got).Status != api.OrderPaid {
 		t.Fatalf("correctly signed reordered body: %d %s", got.Status, got.Body)
 	}
 	answers = append(answers, string(got.Body))
