@@ -1,6 +1,3 @@
-// Package gateway is seckill's HTTP face: the Gin router, authentication,
-// Sentinel flow control, the semaphore, the handlers and the one mapping of
-// errors to HTTP responses. Domain logic lives in stock and order.
 package gateway
 
 import (
