@@ -110,6 +110,13 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
+	// serve renews the node lease; without it the lease lapses after its
+	// 10 s TTL and every later buy is a 503 (ErrLeaseLost), which a test
+	// running that long on a loaded machine took for a product failure.
+	renewCtx, stopRenew := context.WithCancel(context.Background())
+	renewing := make(chan struct{})
+	go func() { defer close(renewing); _ = node.Run(renewCtx, testLogger(t)) }()
+	t.Cleanup(func() { stopRenew(); <-renewing }) // runs before the release above
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
 	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
