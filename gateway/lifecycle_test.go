@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -48,7 +49,11 @@ func (h *harness) buyN(aid, iid string, first int64, n int) []string {
 }
 
 func (h *harness) pay(orderID string, tradeNo string, amount int64) response {
-	body := []byte(fmt.Sprintf(`{"order_id":%q,"trade_no":%q,"amount_cents":%d,"paid_at":"2026-11-11T00:01:02Z"}`, orderID, tradeNo, amount))
+	paidAt := time.Date(2026, 11, 11, 0, 1, 2, 0, time.UTC)
+	body, err := json.Marshal(api.PaymentCallback{OrderID: h.id(orderID), TradeNo: tradeNo, AmountCents: &amount, PaidAt: &paidAt})
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	return h.do("POST", "/api/v1/payments/callback", "", body, "X-Signature", h.signer.Sign(body))
 }
 
