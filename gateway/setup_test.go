@@ -101,7 +101,12 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	h.auth = gateway.NewAuth(testSecret)
 
 	holder := fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
-	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, 10*time.Second)
+	// The lease outlives any test, as serve's renewed lease outlives any
+	// request. With a 10 s TTL and no renewal, every buy made more than
+	// 10 s after setup was a 503 (ErrLeaseLost): on a loaded machine that
+	// failed TestUnknownIDsCostNothing. Renewing instead (node.Run) would
+	// lose the lease for good when a test restarts Redis empty.
+	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +115,6 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
-	// serve renews the node lease; without it the lease lapses after its
-	// 10 s TTL and every later buy is a 503 (ErrLeaseLost), which a test
-	// running that long on a loaded machine took for a product failure.
-	renewCtx, stopRenew := context.WithCancel(context.Background())
-	renewing := make(chan struct{})
-	go func() { defer close(renewing); _ = node.Run(renewCtx, testLogger(t)) }()
-	t.Cleanup(func() { stopRenew(); <-renewing }) // runs before the release above
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
 	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
