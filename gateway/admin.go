@@ -7,59 +7,27 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 )
 
-type itemJSON struct {
-	ID         ID     `json:"id,omitempty"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Stock      int64  `json:"stock"`
-	// Available is only set on the public activity view.
-	Available *int64 `json:"available,omitempty"`
-}
-
-type activityJSON struct {
-	ID                ID         `json:"id,omitempty"`
-	Status            string     `json:"status,omitempty"`
-	Name              string     `json:"name"`
-	StartAt           time.Time  `json:"start_at"`
-	EndAt             time.Time  `json:"end_at"`
-	PayTimeoutSeconds int64      `json:"pay_timeout_seconds"`
-	PerUserLimit      int64      `json:"per_user_limit"`
-	Items             []itemJSON `json:"items"`
-	ServerTime        *time.Time `json:"server_time,omitempty"`
-}
-
-func activityOut(a order.Activity) activityJSON {
-	out := activityJSON{
-		ID: ID(a.ID), Status: string(a.Status), Name: a.Name,
+// activityOut is the admin view of an activity.
+func activityOut(a order.Activity) api.Activity {
+	out := api.Activity{
+		ID: api.ID(a.ID), Status: string(a.Status), Name: a.Name,
 		StartAt: a.StartAt.UTC(), EndAt: a.EndAt.UTC(),
 		PayTimeoutSeconds: int64(a.PayTimeout / time.Second), PerUserLimit: a.PerUserLimit,
-		Items: make([]itemJSON, len(a.Items)),
+		Items: make([]api.Item, len(a.Items)),
 	}
 	for i, it := range a.Items {
-		out.Items[i] = itemJSON{ID: ID(it.ID), Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock}
+		out.Items[i] = api.Item{ID: api.ID(it.ID), Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock}
 	}
 	return out
 }
 
-type createActivityRequest struct {
-	Name              string    `json:"name"`
-	StartAt           time.Time `json:"start_at"`
-	EndAt             time.Time `json:"end_at"`
-	PayTimeoutSeconds int64     `json:"pay_timeout_seconds"`
-	PerUserLimit      int64     `json:"per_user_limit"`
-	Items             []struct {
-		Name       string `json:"name"`
-		PriceCents int64  `json:"price_cents"`
-		Stock      int64  `json:"stock"`
-	} `json:"items"`
-}
-
 // createActivity is POST /admin/v1/activities.
 func (s *Server) createActivity(c *gin.Context) {
-	var req createActivityRequest
+	var req api.CreateActivityRequest
 	body, ae := readBody(c)
 	if ae != nil {
 		_ = c.Error(ae)
@@ -77,7 +45,7 @@ func (s *Server) createActivity(c *gin.Context) {
 	for _, it := range req.Items {
 		a.Items = append(a.Items, order.Item{Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock})
 	}
-	created, err := s.d.Store.CreateActivity(c, a, time.Now())
+	created, err := s.d.Admin.Create(c, a, time.Now())
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -106,18 +74,6 @@ func (s *Server) publishActivity(c *gin.Context) {
 	c.JSON(http.StatusOK, activityOut(a))
 }
 
-type itemStatsJSON struct {
-	ItemID     ID    `json:"item_id"`
-	StockTotal int64 `json:"stock_total"`
-	Available  int64 `json:"available"`
-	Reserved   int64 `json:"reserved"`
-	Pending    int64 `json:"pending"`
-	Paid       int64 `json:"paid"`
-	Cancelled  int64 `json:"cancelled"`
-	Returning  int64 `json:"returning"`
-	Consistent bool  `json:"consistent"`
-}
-
 // activityStats is GET /admin/v1/activities/{id}/stats.
 func (s *Server) activityStats(c *gin.Context) {
 	id, ae := pathID(c)
@@ -130,14 +86,10 @@ func (s *Server) activityStats(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	out := struct {
-		ActivityID ID              `json:"activity_id"`
-		Status     string          `json:"status"`
-		Items      []itemStatsJSON `json:"items"`
-	}{ActivityID: ID(a.ID), Status: string(a.Status), Items: make([]itemStatsJSON, len(stats))}
+	out := api.ActivityStats{ActivityID: api.ID(a.ID), Status: string(a.Status), Items: make([]api.ItemStats, len(stats))}
 	for i, st := range stats {
-		out.Items[i] = itemStatsJSON{
-			ItemID: ID(st.ItemID), StockTotal: st.StockTotal, Available: st.Available,
+		out.Items[i] = api.ItemStats{
+			ItemID: api.ID(st.ItemID), StockTotal: st.StockTotal, Available: st.Available,
 			Reserved: st.Reserved, Pending: st.Pending, Paid: st.Paid, Cancelled: st.Cancelled,
 			Returning: st.Returning, Consistent: st.Consistent,
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // RoleAdmin is the JWT role claim of administrators.
@@ -112,24 +114,24 @@ func (a *Auth) middleware(admin bool) gin.HandlerFunc {
 		h := c.GetHeader("Authorization")
 		raw, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || raw == "" {
-			writeError(c, newError(http.StatusUnauthorized, CodeUnauthorized, "missing bearer token"))
+			writeError(c, newError(http.StatusUnauthorized, api.CodeUnauthorized, "missing bearer token"))
 			return
 		}
 		claims, err := a.Verify(raw)
 		if err != nil {
-			writeError(c, newError(http.StatusUnauthorized, CodeUnauthorized, "invalid or expired token"))
+			writeError(c, newError(http.StatusUnauthorized, api.CodeUnauthorized, "invalid or expired token"))
 			return
 		}
 		p := principal{Admin: claims.Role == RoleAdmin}
 		if admin {
 			if !p.Admin {
-				writeError(c, newError(http.StatusForbidden, CodeForbidden, "admin role required"))
+				writeError(c, newError(http.StatusForbidden, api.CodeForbidden, "admin role required"))
 				return
 			}
 		} else {
 			uid, err := strconv.ParseInt(claims.Subject, 10, 64)
 			if err != nil || uid <= 0 {
-				writeError(c, newError(http.StatusUnauthorized, CodeUnauthorized, "token subject is not a user id"))
+				writeError(c, newError(http.StatusUnauthorized, api.CodeUnauthorized, "token subject is not a user id"))
 				return
 			}
 			p.UserID = uid

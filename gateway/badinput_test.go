@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // snapshot is every byte the test's Redis prefix and PostgreSQL schema hold,
@@ -146,7 +147,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		if r.Status != c.status || r.code() != c.code {
 			t.Errorf("%s: got %d %s, want %d %s", c.name, r.Status, r.Body, c.status, c.code)
 		}
-		if e, ok := r.json(t)["error"].(map[string]any); !ok || e["message"] == "" {
+		if decode[api.ErrorResponse](t, r).Error.Message == "" {
 			t.Errorf("%s: no error message in %s", c.name, r.Body)
 		}
 	}

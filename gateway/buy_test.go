@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -49,11 +50,11 @@ func TestRushSellsExactlyTheStock(t *testing.T) {
 		defer mu.Unlock()
 		codes[r.Status]++
 		if r.Status == http.StatusAccepted {
-			m := r.json(t)
-			if m["status"] != "PENDING" {
-				t.Errorf("202 status = %v", m["status"])
+			a := decode[api.BuyAccepted](t, r)
+			if a.Status != api.OrderPending {
+				t.Errorf("202 status = %v", a.Status)
 			}
-			orderIDs[m["order_id"].(string)] = true
+			orderIDs[a.OrderID.String()] = true
 		} else {
 			errCodes[r.code()]++
 		}
@@ -127,7 +128,7 @@ func TestIdempotencyKeyReturnsTheSameOrder(t *testing.T) {
 	if first.Status != 202 || second.Status != 202 {
 		t.Fatalf("statuses %d %s / %d %s, want 202 twice", first.Status, first.Body, second.Status, second.Body)
 	}
-	if a, b := first.json(t)["order_id"], second.json(t)["order_id"]; a != b {
+	if a, b := decode[api.BuyAccepted](t, first).OrderID, decode[api.BuyAccepted](t, second).OrderID; a != b {
 		t.Fatalf("retry got order %v, first got %v", b, a)
 	}
 	// A different key is a new buy: limit 1 refuses it.
@@ -137,7 +138,7 @@ func TestIdempotencyKeyReturnsTheSameOrder(t *testing.T) {
 	h.drain()
 	// After persisting, the retry still answers with the same order.
 	third := h.buy(8, aid, iid, 1, "Idempotency-Key", "retry-1")
-	if third.Status != 202 || third.json(t)["order_id"] != first.json(t)["order_id"] {
+	if third.Status != 202 || decode[api.BuyAccepted](t, third).OrderID != decode[api.BuyAccepted](t, first).OrderID {
 		t.Fatalf("retry after persist: %d %s", third.Status, third.Body)
 	}
 	if st := h.stats(aid); st.Available != 4 || st.Pending != 1 || !st.Consistent {
@@ -153,20 +154,18 @@ func TestOrderIsReadableRightAfterThe202(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("buy: %d %s", r.Status, r.Body)
 	}
-	id := r.json(t)["order_id"].(string)
+	id := decode[api.BuyAccepted](t, r).OrderID.String()
 	check := func(when string) {
 		got := h.do("GET", "/api/v1/orders/"+id, h.userToken(9), nil)
 		if got.Status != 200 {
 			t.Fatalf("%s: GET order %d %s", when, got.Status, got.Body)
 		}
-		m := got.json(t)
-		if m["order_id"] != id || m["status"] != "PENDING" || m["quantity"] != 2.0 ||
-			m["amount_cents"] != 199800.0 || m["user_id"] != "9" || m["item_id"] != iid {
-			t.Fatalf("%s: order %v", when, m)
+		o := decode[api.Order](t, got)
+		if o.OrderID.String() != id || o.Status != api.OrderPending || o.Quantity != 2 ||
+			o.AmountCents != 199800 || o.UserID != 9 || o.ItemID.String() != iid {
+			t.Fatalf("%s: order %s", when, got.Body)
 		}
-		created, _ := time.Parse(time.RFC3339, m["created_at"].(string))
-		expire, _ := time.Parse(time.RFC3339, m["expire_at"].(string))
-		if d := expire.Sub(created); d != 60*time.Second {
+		if d := o.ExpireAt.Sub(o.CreatedAt); d != 60*time.Second {
 			t.Fatalf("%s: expire_at - created_at = %v, want 60s", when, d)
 		}
 		if o := h.do("GET", "/api/v1/orders/"+id, h.userToken(10), nil); o.Status != 404 {
@@ -316,8 +315,8 @@ func TestIdempotentResendAfterSellOutGetsItsOrder(t *testing.T) {
 	// The gateway now knows the item is sold out, yet the resend of an
 	// accepted buy gets its 202 and order id back.
 	again := h.buy(1, aid, iid, 1, "Idempotency-Key", "k1")
-	if again.Status != 202 || again.json(t)["order_id"] != first.json(t)["order_id"] {
-		t.Fatalf("resend after sell-out: %d %s, want 202 with order %v", again.Status, again.Body, first.json(t)["order_id"])
+	if want := decode[api.BuyAccepted](t, first).OrderID; again.Status != 202 || decode[api.BuyAccepted](t, again).OrderID != want {
+		t.Fatalf("resend after sell-out: %d %s, want 202 with order %v", again.Status, again.Body, want)
 	}
 	// Another key of the same user is still sold out.
 	if r := h.buy(1, aid, iid, 1, "Idempotency-Key", "k2"); r.code() != "SOLD_OUT" {

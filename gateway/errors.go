@@ -11,32 +11,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
 
-// Error codes are part of the HTTP contract: clients switch on them.
-const (
-	CodeInvalidRequest   = "INVALID_REQUEST"
-	CodeInvalidQuantity  = "INVALID_QUANTITY"
-	CodeTooLarge         = "PAYLOAD_TOO_LARGE"
-	CodeUnauthorized     = "UNAUTHORIZED"
-	CodeForbidden        = "FORBIDDEN"
-	CodeNotFound         = "NOT_FOUND"
-	CodeNotStarted       = "NOT_STARTED"
-	CodeEnded            = "ENDED"
-	CodeSoldOut          = "SOLD_OUT"
-	CodeLimitExceeded    = "LIMIT_EXCEEDED"
-	CodeAlreadyPublished = "ALREADY_PUBLISHED"
-	CodeRateLimited      = "RATE_LIMITED"
-	CodeBusy             = "BUSY"
-	CodeUnavailable      = "UNAVAILABLE"
-	CodeInternal         = "INTERNAL"
-	CodeBadSignature     = "INVALID_SIGNATURE"
-	CodeAmountMismatch   = "AMOUNT_MISMATCH"
-	CodeOrderClosed      = "ORDER_CLOSED"
-	CodeNotPending       = "NOT_PENDING"
-)
+// CodeInvalidQuantity is api.CodeInvalidQuantity under the name buy.go
+// still uses; every other code is spelled api.Code*.
+const CodeInvalidQuantity = api.CodeInvalidQuantity
 
 // apiError is an error with its HTTP face. Handlers return domain errors or
 // apiErrors through c.Error; errorMiddleware is the one place that turns them
@@ -66,15 +48,15 @@ func newError(status int, code, msg string) *apiError {
 }
 
 func badRequest(msg string) *apiError {
-	return newError(http.StatusBadRequest, CodeInvalidRequest, msg)
+	return newError(http.StatusBadRequest, api.CodeInvalidRequest, msg)
 }
 
-var errNotFound = newError(http.StatusNotFound, CodeNotFound, "not found")
+var errNotFound = newError(http.StatusNotFound, api.CodeNotFound, "not found")
 
 // unavailable wraps an infrastructure failure: the user sees a stable 503,
 // the log sees the cause.
 func unavailable(msg string, cause error) *apiError {
-	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: msg, RetryAfter: 1, cause: cause}
+	return &apiError{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: msg, RetryAfter: 1, cause: cause}
 }
 
 // toAPIError maps every domain error to its response. An error it does not
@@ -88,43 +70,34 @@ func toAPIError(err error) *apiError {
 		return errNotFound
 	case errors.Is(err, order.ErrInvalid):
 		msg := strings.TrimPrefix(err.Error(), order.ErrInvalid.Error()+": ")
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg}
+		return &apiError{Status: http.StatusBadRequest, Code: api.CodeInvalidRequest, Message: msg}
 	case errors.Is(err, order.ErrAlreadyPublished):
-		return newError(http.StatusConflict, CodeAlreadyPublished, "activity is already published")
+		return newError(http.StatusConflict, api.CodeAlreadyPublished, "activity is already published")
 	case errors.Is(err, order.ErrNotPending):
-		return newError(http.StatusConflict, CodeNotPending, "order is not pending")
+		return newError(http.StatusConflict, api.CodeNotPending, "order is not pending")
 	case errors.Is(err, order.ErrClosed):
-		return newError(http.StatusConflict, CodeOrderClosed, "order is closed to payment; refund the trade")
+		return newError(http.StatusConflict, api.CodeOrderClosed, "order is closed to payment; refund the trade")
 	case errors.Is(err, order.ErrDuplicateTrade):
-		return newError(http.StatusConflict, CodeOrderClosed, "trade_no already paid another order")
+		return newError(http.StatusConflict, api.CodeOrderClosed, "trade_no already paid another order")
 	case errors.Is(err, order.ErrAmountMismatch):
-		return newError(http.StatusBadRequest, CodeAmountMismatch, "amount_cents does not match the order")
+		return newError(http.StatusBadRequest, api.CodeAmountMismatch, "amount_cents does not match the order")
 	case errors.Is(err, order.ErrNotPersisted):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+		return &apiError{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable,
 			Message: "order is being processed, retry shortly", RetryAfter: 1, expected: true}
 	case errors.Is(err, stock.ErrSoldOut):
-		return newError(http.StatusConflict, CodeSoldOut, "item is sold out")
+		return newError(http.StatusConflict, api.CodeSoldOut, "item is sold out")
 	case errors.Is(err, stock.ErrLimitExceeded):
-		return newError(http.StatusConflict, CodeLimitExceeded, "per-user limit reached for this item")
+		return newError(http.StatusConflict, api.CodeLimitExceeded, "per-user limit reached for this item")
 	case errors.Is(err, stock.ErrNotStarted):
-		return newError(http.StatusForbidden, CodeNotStarted, "the sale has not started")
+		return newError(http.StatusForbidden, api.CodeNotStarted, "the sale has not started")
 	case errors.Is(err, stock.ErrEnded):
-		return newError(http.StatusForbidden, CodeEnded, "the sale has ended")
+		return newError(http.StatusForbidden, api.CodeEnded, "the sale has ended")
 	case errors.Is(err, stock.ErrBusy):
-		return &apiError{Status: http.StatusTooManyRequests, Code: CodeBusy, Message: "too many buys in flight, retry shortly", RetryAfter: 1}
+		return &apiError{Status: http.StatusTooManyRequests, Code: api.CodeBusy, Message: "too many buys in flight, retry shortly", RetryAfter: 1}
 	case errors.Is(err, stock.ErrLeaseLost), order.IsUnavailable(err):
 		return unavailable("service temporarily unavailable", err)
 	}
-	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", cause: err}
-}
-
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	return &apiError{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error", cause: err}
 }
 
 // errorMiddleware writes the response for the last error a handler recorded
@@ -173,5 +146,5 @@ func writeError(c *gin.Context, ae *apiError) {
 		// drains up to 256 KiB of a chunked body before sending the 413.
 		c.Header("Connection", "close")
 	}
-	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+	c.AbortWithStatusJSON(ae.Status, api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}})
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
 	"github.com/seckill/seckill/stock"
@@ -52,13 +53,8 @@ var codesByStatus = map[int][]string{
 // the codes allowed for its status and returns the code.
 func checkErrorBody(t *testing.T, r *httptest.ResponseRecorder) string {
 	t.Helper()
-	var e struct {
-		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(r.Body.Bytes(), &e); err != nil || e.Error == nil || e.Error.Message == "" {
+	var e api.ErrorResponse
+	if err := json.Unmarshal(r.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
 		t.Fatalf("%d with a body that is not a contract error: %q", r.Code, r.Body.Bytes())
 	}
 	ok := false
@@ -267,7 +263,7 @@ func newPayFuzz(f *testing.F) *payFuzz {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	signer := gateway.NewSigner(fuzzPaySecret)
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: gateway.NewAuth(testSecret), Signer: signer, Store: store, Broker: broker,
+		Log: log, Auth: gateway.NewAuth(testSecret), Signer: signer, Broker: broker,
 		Orders:   order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, nil)),
 		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
 	})
@@ -375,14 +371,11 @@ func FuzzPaymentCallback(f *testing.F) {
 		}
 		// A valid payment: of the PENDING order (which is reset for the next
 		// input) or a repeat of the PAID order's own trade (no change).
-		var out struct {
-			OrderID string `json:"order_id"`
-			Status  string `json:"status"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Status != "PAID" {
+		var out api.Order
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Status != api.OrderPaid {
 			t.Fatalf("200 with %q", rec.Body.Bytes())
 		}
-		switch out.OrderID {
+		switch out.OrderID.String() {
 		case strconv.Itoa(fuzzPaidID):
 			if after != initial {
 				t.Fatalf("a repeated callback changed the orders")

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
 	"github.com/seckill/seckill/stock"
@@ -38,7 +40,7 @@ func (h *harness) buyN(aid, iid string, first int64, n int) []string {
 			h.t.Errorf("buy %d: %d %s", i, r.Status, r.Body)
 			return
 		}
-		ids[i] = r.json(h.t)["order_id"].(string)
+		ids[i] = decode[api.BuyAccepted](h.t, r).OrderID.String()
 	})
 	if h.t.Failed() {
 		h.t.FailNow()
@@ -47,7 +49,11 @@ func (h *harness) buyN(aid, iid string, first int64, n int) []string {
 }
 
 func (h *harness) pay(orderID string, tradeNo string, amount int64) response {
-	body := []byte(fmt.Sprintf(`{"order_id":%q,"trade_no":%q,"amount_cents":%d,"paid_at":"2026-11-11T00:01:02Z"}`, orderID, tradeNo, amount))
+	paidAt := time.Date(2026, 11, 11, 0, 1, 2, 0, time.UTC)
+	body, err := json.Marshal(api.PaymentCallback{OrderID: h.id(orderID), TradeNo: tradeNo, AmountCents: &amount, PaidAt: &paidAt})
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	return h.do("POST", "/api/v1/payments/callback", "", body, "X-Signature", h.signer.Sign(body))
 }
 
@@ -100,10 +106,10 @@ func TestPaymentCallback(t *testing.T) {
 		t.Fatalf("rejected callbacks changed state:\n%s\n---\n%s", before, after)
 	}
 
-	if r := h.pay(id, "T1", 99900); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.pay(id, "T1", 99900); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("pay: %d %s", r.Status, r.Body)
 	}
-	if r := h.pay(id, "T1", 99900); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.pay(id, "T1", 99900); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("repeated callback: %d %s", r.Status, r.Body)
 	}
 	if r := h.pay(id, "T2", 99900); r.Status != 409 || r.code() != "ORDER_CLOSED" {
@@ -162,11 +168,11 @@ func TestUserCancelReturnsStockAndQuota(t *testing.T) {
 		t.Fatalf("buy while sold out: %d %s", r.Status, r.Body)
 	}
 	r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil)
-	if r.Status != 200 || r.json(t)["status"] != "CANCELLED" || r.json(t)["cancel_reason"] != "USER" {
+	if o := decode[api.Order](t, r); r.Status != 200 || o.Status != api.OrderCancelled || o.CancelReason == nil || *o.CancelReason != api.CancelUser {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	// A repeated cancel (the first answer lost on the way) gets the same answer.
-	if r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil); r.Status != 200 || r.json(t)["status"] != "CANCELLED" {
+	if r := h.do("POST", "/api/v1/orders/"+id+"/cancel", h.userToken(1), nil); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderCancelled {
 		t.Fatalf("repeated cancel: %d %s", r.Status, r.Body)
 	}
 	if r := h.pay(id, "T1", 99900); r.Status != 409 || r.code() != "ORDER_CLOSED" {

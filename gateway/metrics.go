@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seckill/seckill/gateway/api"
+)
 
 // metrics are the gateway's Prometheus series.
 type metrics struct {
@@ -30,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	m.buysAccepted = m.buys.WithLabelValues(outcomeAccepted)
-	m.buysSoldOut = m.buys.WithLabelValues(CodeSoldOut)
+	m.buysSoldOut = m.buys.WithLabelValues(api.CodeSoldOut)
 	reg.MustRegister(m.buys, m.luaLatency, m.pubLatency)
 	return m
 }
@@ -40,7 +44,7 @@ func (m *metrics) countBuy(outcome string) {
 	switch outcome {
 	case outcomeAccepted:
 		m.buysAccepted.Inc()
-	case CodeSoldOut:
+	case api.CodeSoldOut:
 		m.buysSoldOut.Inc()
 	default:
 		m.buys.WithLabelValues(outcome).Inc()

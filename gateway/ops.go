@@ -9,6 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // NewOps returns the ops-only handler (/healthz, /readyz, /metrics) that a
@@ -22,20 +24,24 @@ func NewOps(log *slog.Logger, reg *prometheus.Registry, checks map[string]func(c
 }
 
 func mountOps(r *gin.Engine, reg *prometheus.Registry, checks map[string]func(context.Context) error) {
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: api.CheckOK}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c, 2*time.Second)
 		defer cancel()
-		status, body := http.StatusOK, gin.H{}
+		out := api.Readiness{Ready: true, Checks: make(map[string]string, len(checks))}
 		for name, check := range checks {
 			if err := check(ctx); err != nil {
-				status = http.StatusServiceUnavailable
-				body[name] = "down"
+				out.Ready = false
+				out.Checks[name] = api.CheckDown
 				continue
 			}
-			body[name] = "ok"
+			out.Checks[name] = api.CheckOK
 		}
-		c.JSON(status, gin.H{"ready": status == http.StatusOK, "checks": body})
+		status := http.StatusOK
+		if !out.Ready {
+			status = http.StatusServiceUnavailable
+		}
+		c.JSON(status, out)
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 )
 
@@ -41,13 +42,6 @@ func (s *Signer) Verify(body []byte, signature string) bool {
 	return hmac.Equal(m.Sum(nil), got)
 }
 
-type callbackRequest struct {
-	OrderID     ID         `json:"order_id"`
-	TradeNo     string     `json:"trade_no"`
-	AmountCents *int64     `json:"amount_cents"`
-	PaidAt      *time.Time `json:"paid_at"`
-}
-
 // paymentCallback is POST /api/v1/payments/callback. The signature is
 // checked over the raw bytes before anything is parsed.
 func (s *Server) paymentCallback(c *gin.Context) {
@@ -57,10 +51,10 @@ func (s *Server) paymentCallback(c *gin.Context) {
 		return
 	}
 	if !s.d.Signer.Verify(body, c.GetHeader("X-Signature")) {
-		_ = c.Error(newError(http.StatusUnauthorized, CodeBadSignature, "X-Signature does not match the body"))
+		_ = c.Error(newError(http.StatusUnauthorized, api.CodeBadSignature, "X-Signature does not match the body"))
 		return
 	}
-	var req callbackRequest
+	var req api.PaymentCallback
 	if err := json.Unmarshal(body, &req); err != nil {
 		_ = c.Error(badRequest("malformed JSON body"))
 		return

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 )
 
@@ -17,7 +18,7 @@ func (s *Server) activityInfo(c *gin.Context) {
 		_ = c.Error(ae)
 		return
 	}
-	a, err := s.d.Store.Activity(c, id)
+	a, err := s.d.Admin.Activity(c, id)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -35,34 +36,24 @@ func (s *Server) activityInfo(c *gin.Context) {
 		_ = c.Error(unavailable("stock service unavailable", err))
 		return
 	}
-	out := activityOut(a)
-	now := time.Now().UTC()
-	out.ServerTime = &now
-	for i := range out.Items {
-		v := avail[int64(out.Items[i].ID)]
-		out.Items[i].Available = &v
+	out := api.ActivityInfo{
+		ID: api.ID(a.ID), Status: string(a.Status), Name: a.Name,
+		StartAt: a.StartAt.UTC(), EndAt: a.EndAt.UTC(),
+		PayTimeoutSeconds: int64(a.PayTimeout / time.Second), PerUserLimit: a.PerUserLimit,
+		Items: make([]api.ItemInfo, len(a.Items)), ServerTime: time.Now().UTC(),
+	}
+	for i, it := range a.Items {
+		out.Items[i] = api.ItemInfo{
+			ID: api.ID(it.ID), Name: it.Name, PriceCents: it.PriceCents, Stock: it.Stock, Available: avail[it.ID],
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type orderJSON struct {
-	OrderID      ID         `json:"order_id"`
-	ActivityID   ID         `json:"activity_id"`
-	ItemID       ID         `json:"item_id"`
-	UserID       ID         `json:"user_id"`
-	Quantity     int64      `json:"quantity"`
-	AmountCents  int64      `json:"amount_cents"`
-	Status       string     `json:"status"`
-	CancelReason *string    `json:"cancel_reason"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ExpireAt     time.Time  `json:"expire_at"`
-	PaidAt       *time.Time `json:"paid_at"`
-	CancelledAt  *time.Time `json:"cancelled_at"`
-}
-
-func orderOut(o order.Order) orderJSON {
-	out := orderJSON{
-		OrderID: ID(o.ID), ActivityID: ID(o.ActivityID), ItemID: ID(o.ItemID), UserID: ID(o.UserID),
+// orderOut is the owner's view of an order.
+func orderOut(o order.Order) api.Order {
+	out := api.Order{
+		OrderID: api.ID(o.ID), ActivityID: api.ID(o.ActivityID), ItemID: api.ID(o.ItemID), UserID: api.ID(o.UserID),
 		Quantity: o.Quantity, AmountCents: o.AmountCents, Status: string(o.Status),
 		CreatedAt: o.CreatedAt.UTC(), ExpireAt: o.ExpireAt.UTC(), PaidAt: utc(o.PaidAt), CancelledAt: utc(o.CancelledAt),
 	}

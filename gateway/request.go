@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,35 +8,19 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
-// ID is an int64 id that travels in JSON as a decimal string (JavaScript
-// cannot hold a snowflake in a number). A bare JSON number is accepted on
-// input too.
-type ID int64
-
-// MarshalJSON writes the id as a string.
-func (id ID) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
-}
-
-// UnmarshalJSON reads "123" or 123; anything else, or an id < 1, is an error.
-func (id *ID) UnmarshalJSON(b []byte) error {
-	s := string(bytes.Trim(b, `"`))
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 1 {
-		return errors.New("id must be a positive integer")
-	}
-	*id = ID(v)
-	return nil
-}
+// ID is api.ID under the name buy.go and buybody.go still use.
+type ID = api.ID
 
 // limitBody refuses a body larger than max: at once from Content-Length
 // (the body is never read), and while reading for chunked bodies that lie.
 func limitBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			writeError(c, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large"))
+			writeError(c, newError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body too large"))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
@@ -64,7 +47,7 @@ func readBody(c *gin.Context) ([]byte, *apiError) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large")
+			return nil, newError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body too large")
 		}
 		return nil, badRequest("unreadable body")
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -80,7 +81,7 @@ func (h *harness) replica() *replica {
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: stock.NewSoldOut(h.stock), Semaphore: sem,
-		Node: h.node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
+		Node: h.node, Catalog: catalog, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second), Broker: h.broker,
 		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, IdempotencyTTL: time.Hour,
@@ -249,7 +250,7 @@ func TestOtherUsersOrdersLookNonexistent(t *testing.T) {
 		t.Fatalf("owner cancel: %d %s", r.Status, r.Body)
 	}
 	probe("CANCELLED", cancelledID)
-	if r := h.do("GET", "/api/v1/orders/"+id, h.userToken(owner), nil); r.Status != 200 || r.json(t)["status"] != "PAID" {
+	if r := h.do("GET", "/api/v1/orders/"+id, h.userToken(owner), nil); r.Status != 200 || decode[api.Order](t, r).Status != api.OrderPaid {
 		t.Fatalf("owner read: %d %s", r.Status, r.Body)
 	}
 }
@@ -472,7 +473,7 @@ func TestPaymentSignatureCoversTheExactRawBody(t *testing.T) {
 	// What is signed is the bytes, not a canonical form of the JSON: the
 	// reordered body with its own signature is a valid payment.
 	got := h.do("POST", "/api/v1/payments/callback", "", reordered, "X-Signature", h.signer.Sign([]byte(reordered)))
-	if got.Status != 200 || got.json(t)["status"] != "PAID" {
+	if got.Status != 200 || decode[api.Order](t, got).Status != api.OrderPaid {
 		t.Fatalf("correctly signed reordered body: %d %s", got.Status, got.Body)
 	}
 	answers = append(answers, string(got.Body))

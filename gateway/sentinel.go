@@ -10,6 +10,8 @@ import (
 	"github.com/alibaba/sentinel-golang/core/config"
 	"github.com/alibaba/sentinel-golang/core/flow"
 	"github.com/alibaba/sentinel-golang/core/hotspot"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // Sentinel resources guarded by the gateway.
@@ -96,7 +98,7 @@ func initSentinel(cfg FlowConfig) error {
 func enterBuy(userID int64) (*base.SentinelEntry, *apiError) {
 	e, b := sentinel.Entry(resBuy, sentinel.WithArgs(userID))
 	if b != nil {
-		return nil, &apiError{Status: 429, Code: CodeRateLimited, Message: "rate limited, retry shortly", RetryAfter: 1, cause: fmt.Errorf("%s: %s", b.BlockType(), b.BlockMsg())}
+		return nil, &apiError{Status: 429, Code: api.CodeRateLimited, Message: "rate limited, retry shortly", RetryAfter: 1, cause: fmt.Errorf("%s: %s", b.BlockType(), b.BlockMsg())}
 	}
 	return e, nil
 }

@@ -1,6 +1,3 @@
-// Package gateway is seckill's HTTP face: the Gin router, authentication,
-// Sentinel flow control, the semaphore, the handlers and the one mapping of
-// errors to HTTP responses. Domain logic lives in stock and order.
 package gateway
 
 import (
@@ -12,14 +9,28 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
 
 // Deps is everything the gateway needs, built and owned by cmd/seckill.
+// The handlers reach PostgreSQL only through the order services (Catalog,
+// Admin, Orders), never through the store itself.
 type Deps struct {
-	Log   *slog.Logger
-	Auth  *Auth
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	// Checks are the readiness probes by dependency name.
+	Checks map[string]func(context.Context) error
+
+	// The edge: who may call, how much they may send, how fast.
+	Auth   *Auth
+	Signer *Signer
+	Flow   FlowConfig
+	// MaxBodyBytes caps request bodies (default 4 KiB).
+	MaxBodyBytes int64
+
+	// The stock side of a buy (Redis).
 	Stock *stock.Store
 	// Buyer runs the buy script: the Store itself, or a Batcher that
 	// coalesces concurrent calls into pipelines. A Buyer that can forward
@@ -29,21 +40,16 @@ type Deps struct {
 	SoldOut   *stock.SoldOut
 	Semaphore *stock.Semaphore
 	Node      *stock.NodeLease
-	Catalog   *order.Catalog
-	Store     *order.Store
-	Admin     *order.Admin
-	Orders    *order.Orders
-	Signer    *Signer
-	Publisher *order.Publisher
-	Broker    *order.Broker
-	Registry  *prometheus.Registry
-	Flow      FlowConfig
-	// Checks are the readiness probes by dependency name.
-	Checks map[string]func(context.Context) error
-	// MaxBodyBytes caps request bodies (default 4 KiB).
-	MaxBodyBytes int64
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
+
+	// The order side: the services the handlers call, and the queue.
+	Catalog   *order.Catalog
+	Admin     *order.Admin
+	Orders    *order.Orders
+	Publisher *order.Publisher
+	Broker    *order.Broker
+
 	// OnStateMissing is told when an item the catalog sells has no Redis
 	// state (Redis lost it); recovery hooks in here.
 	OnStateMissing func(activityID, itemID int64)
@@ -124,6 +130,6 @@ func (s *Server) Handler() http.Handler { return s.engine }
 func recovery(log *slog.Logger) gin.HandlerFunc {
 	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
 		log.Error("panic in handler", "path", c.FullPath(), "panic", rec)
-		writeError(c, newError(http.StatusInternalServerError, CodeInternal, "internal error"))
+		writeError(c, newError(http.StatusInternalServerError, api.CodeInternal, "internal error"))
 	})
 }

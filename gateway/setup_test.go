@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
 	"github.com/seckill/seckill/stock"
@@ -103,7 +104,12 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	h.auth = gateway.NewAuth(testSecret)
 
 	holder := fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
-	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, 10*time.Second)
+	// The lease outlives any test, as serve's renewed lease outlives any
+	// request. With a 10 s TTL and no renewal, every buy made more than
+	// 10 s after setup was a 503 (ErrLeaseLost): on a loaded machine that
+	// failed TestUnknownIDsCostNothing. Renewing instead (node.Run) would
+	// lose the lease for good when a test restarts Redis empty.
+	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +150,7 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	t.Cleanup(func() { h.stopPoll() })
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: h.auth, Stock: h.stock, Buyer: buyer, SoldOut: h.soldOut, Semaphore: sem,
-		Node: node, Catalog: catalog, Store: h.store, Admin: order.NewAdmin(h.store, h.stock),
+		Node: node, Catalog: catalog, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
 		Publisher: order.NewPublisher(h.broker, 2*time.Second),
 		Broker:    h.broker, Registry: reg,
@@ -255,20 +261,19 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t testing.TB) map[string]any {
+// decode reads the body of r as a T, one of the api shapes.
+func decode[T any](t testing.TB, r response) T {
 	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("response %d is not JSON: %q", r.Status, r.Body)
+	var v T
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		t.Fatalf("response %d is not a %T: %q", r.Status, v, r.Body)
 	}
-	return m
+	return v
 }
 
 // code returns error.code of an error response ("" if none).
 func (r response) code() string {
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
+	var e api.ErrorResponse
 	_ = json.Unmarshal(r.Body, &e)
 	return e.Error.Code
 }
@@ -331,17 +336,19 @@ func (h *harness) publishActivity(o activityOpts) (aid, iid string) {
 	if o.timeoutSec == 0 {
 		o.timeoutSec = 900
 	}
-	r := h.do("POST", "/admin/v1/activities", h.admin, map[string]any{
-		"name": "Double 11", "start_at": o.start.UTC().Format(time.RFC3339Nano), "end_at": o.end.UTC().Format(time.RFC3339Nano),
-		"pay_timeout_seconds": o.timeoutSec, "per_user_limit": o.limit,
-		"items": []map[string]any{{"name": "Phone", "price_cents": 99900, "stock": o.stock}},
+	r := h.do("POST", "/admin/v1/activities", h.admin, api.CreateActivityRequest{
+		Name: "Double 11", StartAt: o.start.UTC(), EndAt: o.end.UTC(),
+		PayTimeoutSeconds: o.timeoutSec, PerUserLimit: o.limit,
+		Items: []api.NewItem{{Name: "Phone", PriceCents: 99900, Stock: o.stock}},
 	})
 	if r.Status != http.StatusCreated {
 		h.t.Fatalf("create activity: %d %s", r.Status, r.Body)
 	}
-	m := r.json(h.t)
-	aid = m["id"].(string)
-	iid = m["items"].([]any)[0].(map[string]any)["id"].(string)
+	a := decode[api.Activity](h.t, r)
+	if len(a.Items) != 1 {
+		h.t.Fatalf("create activity: %s, want one item", r.Body)
+	}
+	aid, iid = a.ID.String(), a.Items[0].ID.String()
 	if r := h.do("POST", "/admin/v1/activities/"+aid+"/publish", h.admin, nil); r.Status != http.StatusOK {
 		h.t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
@@ -350,7 +357,17 @@ func (h *harness) publishActivity(o activityOpts) (aid, iid string) {
 
 func (h *harness) buy(uid int64, aid, iid string, qty int64, header ...string) response {
 	return h.do("POST", "/api/v1/seckill", h.userToken(uid),
-		map[string]any{"activity_id": aid, "item_id": iid, "quantity": qty}, header...)
+		api.BuyRequest{ActivityID: h.id(aid), ItemID: h.id(iid), Quantity: qty}, header...)
+}
+
+// id parses an id the gateway returned.
+func (h *harness) id(s string) api.ID {
+	h.t.Helper()
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		h.t.Fatalf("id %q: %v", s, err)
+	}
+	return api.ID(v)
 }
 
 // drain runs the persister until the stream is empty.
@@ -370,34 +387,18 @@ func (h *harness) drain() {
 	}
 }
 
-type itemStats struct {
-	StockTotal, Available, Reserved, Pending, Paid, Cancelled, Returning int64
-	Consistent                                                           bool
-}
-
-func (h *harness) stats(aid string) itemStats {
+// stats returns the stats of the activity's only item.
+func (h *harness) stats(aid string) api.ItemStats {
 	h.t.Helper()
 	r := h.do("GET", "/admin/v1/activities/"+aid+"/stats", h.admin, nil)
 	if r.Status != http.StatusOK {
 		h.t.Fatalf("stats: %d %s", r.Status, r.Body)
 	}
-	var out struct {
-		Items []struct {
-			StockTotal int64 `json:"stock_total"`
-			Available  int64 `json:"available"`
-			Reserved   int64 `json:"reserved"`
-			Pending    int64 `json:"pending"`
-			Paid       int64 `json:"paid"`
-			Cancelled  int64 `json:"cancelled"`
-			Returning  int64 `json:"returning"`
-			Consistent bool  `json:"consistent"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(r.Body, &out); err != nil || len(out.Items) != 1 {
+	out := decode[api.ActivityStats](h.t, r)
+	if len(out.Items) != 1 {
 		h.t.Fatalf("stats body: %s", r.Body)
 	}
-	i := out.Items[0]
-	return itemStats{i.StockTotal, i.Available, i.Reserved, i.Pending, i.Paid, i.Cancelled, i.Returning, i.Consistent}
+	return out.Items[0]
 }
 
 func (h *harness) countRows(where string, args ...any) int64 {

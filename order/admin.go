@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/seckill/seckill/stock"
 )
@@ -15,6 +16,18 @@ type Admin struct {
 
 // NewAdmin returns the admin operations over the two stores.
 func NewAdmin(st *Store, sk *stock.Store) *Admin { return &Admin{store: st, stock: sk} }
+
+// Create validates a (against now) and stores it as a DRAFT with its
+// items; see Store.CreateActivity. Nothing reaches Redis before Publish.
+func (a *Admin) Create(ctx context.Context, act Activity, now time.Time) (Activity, error) {
+	return a.store.CreateActivity(ctx, act, now)
+}
+
+// Activity returns the activity with its items, whatever its status, or
+// ErrNotFound.
+func (a *Admin) Activity(ctx context.Context, id int64) (Activity, error) {
+	return a.store.Activity(ctx, id)
+}
 
 // Publish warms every item into Redis and then marks the activity PUBLISHED.
 //

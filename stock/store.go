@@ -1,11 +1,3 @@
-// Package stock is seckill's Redis side: the key layout, the Lua scripts that
-// sell and return stock, publishing (warm-up), reservations, the gateway-local
-// sold-out cache, the distributed in-flight semaphore and Snowflake node-id
-// leases.
-//
-// Every script is wrapped once, below, in a package-level redis.Script; calls
-// go through Script.Run, which sends EVALSHA and falls back to EVAL when Redis
-// does not know the script yet (after a restart or a failover).
 package stock
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -47,22 +49,17 @@ func TestEndToEndTwoProcesses(t *testing.T) {
 	const stock, buyers = 50, 300
 
 	// Create and publish on A.
-	var created struct {
-		ID    string `json:"id"`
-		Items []struct {
-			ID string `json:"id"`
-		} `json:"items"`
-	}
+	var created api.Activity
 	now := time.Now().UTC()
-	status, body := e.do(e.a, "POST", "/admin/v1/activities", admin, map[string]any{
-		"name": "e2e", "start_at": now.Add(-time.Minute), "end_at": now.Add(time.Hour),
-		"pay_timeout_seconds": 900, "per_user_limit": 1,
-		"items": []map[string]any{{"name": "Phone", "price_cents": 99900, "stock": stock}},
+	status, body := e.do(e.a, "POST", "/admin/v1/activities", admin, api.CreateActivityRequest{
+		Name: "e2e", StartAt: now.Add(-time.Minute), EndAt: now.Add(time.Hour),
+		PayTimeoutSeconds: 900, PerUserLimit: 1,
+		Items: []api.NewItem{{Name: "Phone", PriceCents: 99900, Stock: stock}},
 	}, &created)
 	if status != http.StatusCreated || len(created.Items) != 1 {
 		t.Fatalf("create activity: %d %s", status, body)
 	}
-	aid, iid := created.ID, created.Items[0].ID
+	aid, iid := created.ID.String(), created.Items[0].ID.String()
 	if status, body := e.do(e.a, "POST", "/admin/v1/activities/"+aid+"/publish", admin, nil, nil); status != http.StatusOK {
 		t.Fatalf("publish: %d %s", status, body)
 	}
@@ -148,17 +145,7 @@ func TestEndToEndTwoProcesses(t *testing.T) {
 
 	// The worker in A drains the queue: every unit is a PENDING row, none is
 	// left in Redis and nothing is stranded in reservations.
-	var stats struct {
-		Items []struct {
-			StockTotal int64 `json:"stock_total"`
-			Available  int64 `json:"available"`
-			Reserved   int64 `json:"reserved"`
-			Pending    int64 `json:"pending"`
-			Paid       int64 `json:"paid"`
-			Cancelled  int64 `json:"cancelled"`
-			Consistent bool  `json:"consistent"`
-		} `json:"items"`
-	}
+	var stats api.ActivityStats
 	cluster.Eventually(t, 15*time.Second, func() error {
 		status, body := e.do(e.a, "GET", "/admin/v1/activities/"+aid+"/stats", admin, nil, &stats)
 		if status != http.StatusOK || len(stats.Items) != 1 {
@@ -179,13 +166,9 @@ func TestEndToEndTwoProcesses(t *testing.T) {
 		if (user-1000)%2 == 1 {
 			other = e.a
 		}
-		var o struct {
-			OrderID string `json:"order_id"`
-			UserID  string `json:"user_id"`
-			Status  string `json:"status"`
-		}
+		var o api.Order
 		status, body := e.do(other, "GET", "/api/v1/orders/"+oid, tokens[user-1000], nil, &o)
-		if status != http.StatusOK || o.OrderID != oid || o.UserID != strconv.Itoa(user) || o.Status != "PENDING" {
+		if status != http.StatusOK || o.OrderID.String() != oid || o.UserID.String() != strconv.Itoa(user) || o.Status != api.OrderPending {
 			t.Errorf("order %s of user %d on the other process: %d %s", oid, user, status, body)
 		}
 	}
@@ -355,7 +338,12 @@ func (e *e2e) do(p *process, method, path, token string, in, out any) (int, stri
 // buy posts one buy; it is safe from many goroutines (no t.Fatal), and
 // reports transport errors as status 0.
 func (e *e2e) buy(p *process, token, aid, iid string, qty int) (status int, code, orderID string) {
-	b, _ := json.Marshal(map[string]any{"activity_id": aid, "item_id": iid, "quantity": qty})
+	a, err1 := strconv.ParseInt(aid, 10, 64)
+	i, err2 := strconv.ParseInt(iid, 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err.Error(), ""
+	}
+	b, _ := json.Marshal(api.BuyRequest{ActivityID: api.ID(a), ItemID: api.ID(i), Quantity: int64(qty)})
 	req, err := http.NewRequestWithContext(context.Background(), "POST", p.url+"/api/v1/seckill", bytes.NewReader(b))
 	if err != nil {
 		return 0, err.Error(), ""
@@ -367,21 +355,22 @@ func (e *e2e) buy(p *process, token, aid, iid string, qty int) (status int, code
 		return 0, err.Error(), ""
 	}
 	defer resp.Body.Close()
+	// A 202 fills the first, an error the second.
 	var out struct {
-		OrderID string `json:"order_id"`
-		Status  string `json:"status"`
-		Error   struct {
-			Code string `json:"code"`
-		} `json:"error"`
+		api.BuyAccepted
+		api.ErrorResponse
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return resp.StatusCode, "unparseable body " + strconv.Quote(string(raw)), ""
 	}
-	if resp.StatusCode == http.StatusAccepted && out.Status != "PENDING" {
-		return resp.StatusCode, "status " + out.Status, out.OrderID
+	if out.OrderID != 0 {
+		orderID = out.OrderID.String()
 	}
-	return resp.StatusCode, out.Error.Code, out.OrderID
+	if resp.StatusCode == http.StatusAccepted && out.Status != api.OrderPending {
+		return resp.StatusCode, "status " + out.Status, orderID
+	}
+	return resp.StatusCode, out.Error.Code, orderID
 }
 
 // nodeID returns the snowflake node id the process logged it leased.

@@ -51,7 +51,7 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	}
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, Buyer: buyer, SoldOut: soldOut, Semaphore: sem,
-		Node: node, Catalog: catalog, Store: store, Admin: order.NewAdmin(store, sk),
+		Node: node, Catalog: catalog, Admin: order.NewAdmin(store, sk),
 		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, sk)),
 		Signer:    gateway.NewSigner(cfg.Payment.Secret),
 		Publisher: order.NewPublisher(broker, cfg.NATS.PublishTimeout),

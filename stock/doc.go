@@ -1,0 +1,61 @@
+// Package stock is seckill's Redis side: the key layout, the Lua scripts that
+// sell and return stock, publishing (warm-up), reservations, the gateway-local
+// sold-out cache, the distributed in-flight semaphore and Snowflake node-id
+// leases. PostgreSQL is the system of record; Redis holds what the buy path
+// must decide in one round trip, and what it loses is rebuilt from
+// PostgreSQL (Rebuild, driven by order's recovery).
+//
+// # Keys
+//
+// Keys (keys.go) builds every key; no other code spells one. <p> is
+// Keys.Prefix ("sk" by default). All keys of one item share the hash tag
+// {a:<aid>:i:<iid>}, so every script about an item touches one cluster slot;
+// a semaphore's keys share {sem:<name>}.
+//
+//	key                                  type    written by
+//	<p>:{a:A:i:I}:item                   HASH    warm.lua creates (stock, total, price, start_ms, end_ms, limit, timeout_s);
+//	                                             buy.lua takes stock, restock.lua returns it; fence.lua sets fenced;
+//	                                             rebuild.lua recreates it (or overwrites a fenced one)
+//	<p>:{a:A:i:I}:buyers                 HASH    user_id -> live units: buy.lua adds, restock.lua subtracts,
+//	                                             rebuild.lua replaces
+//	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes; restock.lua and
+//	                                             ClearReservations (after the persister wrote the row) delete
+//	<p>:{a:A:i:I}:resvt                  ZSET    order_id by created_ms, the index StaleReservations reads for the
+//	                                             reconciler: same writers as resv
+//	<p>:{a:A:i:I}:restocked              SET     order ids whose units were given back: restock.lua adds,
+//	                                             rebuild.lua adds the cancelled orders it counted
+//	<p>:{a:A:i:I}:idem:<user>:<key>      STRING  order id of a buy's Idempotency-Key, with a TTL: buy.lua;
+//	                                             read by HasIdempotencyKey
+//	<p>:{sem:<name>}:holders             HASH    holder -> permits: sem_acquire/sem_renew/sem_release.lua
+//	<p>:{sem:<name>}:leases              ZSET    holder by lease deadline: the same three scripts
+//	<p>:node:<n>                         STRING  Snowflake node n's holder, PX TTL: AcquireNode (SET NX),
+//	                                             node_renew.lua, node_release.lua
+//	<p>:items                            SET     every published "<aid>:<iid>": Warm and Rebuild add; read by
+//	                                             CheckRestart to fence all items without a scan
+//	<p>:redis:run_id                     STRING  run_id of the Redis server that holds this state: CheckRestart
+//
+// # Scripts
+//
+// One .lua file per script in package lua, each opening with its KEYS, ARGV
+// and return contract; each is wrapped once in a package-level redis.Script
+// (store.go) and called through Script.Run, which sends EVALSHA and falls
+// back to EVAL when Redis does not know the script (after a restart or a
+// failover). One Go wrapper per script maps its return codes to the
+// sentinel errors of errors.go.
+//
+//	buy.lua           window, per-user limit and stock checked before anything is written; then stock
+//	                  taken, buyer's units added, reservation and index written, idempotency key set
+//	                  (Store.Buy, Batcher)
+//	warm.lua          creates the item hash only if absent: publishing twice never resets stock (Warm)
+//	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
+//	                  fenced item (Restock, RestockMany)
+//	fence.lua         marks an existing item fenced after a Redis restart, so buys answer NOT_PUBLISHED
+//	                  until it is rebuilt (CheckRestart, RestartHook)
+//	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures; live state always wins
+//	                  over a rebuild (Rebuild)
+//	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity
+//	sem_renew.lua     extends a holder's lease and shrinks it to what it still needs
+//	sem_release.lua   gives back all of a holder's permits
+//	node_renew.lua    extends a node-id lease only if the caller still holds it
+//	node_release.lua  frees a node id only if the caller still holds it
+package stock
