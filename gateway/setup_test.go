@@ -104,12 +104,8 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	h.auth = gateway.NewAuth(testSecret)
 
 	holder := fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())
-	// The lease outlives any test, as serve's renewed lease outlives any
-	// request. With a 10 s TTL and no renewal, every buy made more than
-	// 10 s after setup was a 503 (ErrLeaseLost): on a loaded machine that
-	// failed TestUnknownIDsCostNothing. Renewing instead (node.Run) would
-	// lose the lease for good when a test restarts Redis empty.
-	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, time.Hour)
+	// Renewed in the background by runLeases, as serve renews it.
+	node, err := stock.AcquireNode(ctx, h.rdb, h.keys, holder, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,6 @@
 //	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity
 //	sem_renew.lua     extends a holder's lease and shrinks it to what it still needs
 //	sem_release.lua   gives back all of a holder's permits
-//	node_renew.lua    extends a node-id lease only if the caller still holds it
+//	node_renew.lua    extends a node-id lease if the caller holds it, retakes a vanished one
 //	node_release.lua  frees a node id only if the caller still holds it
 package stock

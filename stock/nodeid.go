@@ -86,9 +86,10 @@ func (l *NodeLease) NextID() (int64, error) {
 	return l.node.Generate().Int64(), nil
 }
 
-// RunOnce renews the lease (compare-and-pexpire). If the key is gone or holds
-// another holder, the lease is marked lost for good and ErrLeaseLost returned;
-// a Redis error leaves the lease to lapse at its local deadline.
+// RunOnce renews the lease (compare-and-pexpire). A key that is gone (Redis
+// restarted empty) is taken again, since nobody holds it; a key that holds
+// another holder marks the lease lost for good and returns ErrLeaseLost. A
+// Redis error leaves the lease to lapse at its local deadline.
 func (l *NodeLease) RunOnce(ctx context.Context) error {
 	if l.lost.Load() {
 		return ErrLeaseLost
@@ -98,7 +99,7 @@ func (l *NodeLease) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stock: renew node id %d: %w", l.id, err)
 	}
-	if ok != 1 {
+	if ok == 0 {
 		l.lost.Store(true)
 		return ErrLeaseLost
 	}

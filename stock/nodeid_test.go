@@ -66,7 +66,6 @@ func TestNodeLeaseLost(t *testing.T) {
 		name string
 		take func(f *fixture, key string)
 	}{
-		{"key deleted", func(f *fixture, key string) { f.rdb.Del(f.ctx, key) }},
 		{"key taken by another holder", func(f *fixture, key string) { f.rdb.Set(f.ctx, key, "thief", time.Minute) }},
 	}
 	for _, tt := range tests {
@@ -96,6 +95,29 @@ func TestNodeLeaseLost(t *testing.T) {
 	}
 }
 
+// A node key that vanished (Redis restarted empty) is taken again by its
+// holder: nobody else holds it, and a gateway must sell again once Redis is
+// back. Another process that took it meanwhile keeps it (TestNodeLeaseLost).
+func TestNodeLeaseRetakesAVanishedKey(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	l := f.acquireNode(t, "a", 10*time.Second)
+	key := f.keys.Node(l.ID())
+	f.rdb.Del(f.ctx, key)
+	if err := l.RunOnce(f.ctx); err != nil || !l.Valid() {
+		t.Fatalf("renew after the key vanished: %v, valid %v", err, l.Valid())
+	}
+	if got := f.rdb.Get(f.ctx, key).Val(); got != "a" {
+		t.Fatalf("node key holds %q after the renewal, want the holder", got)
+	}
+	if ttl := f.rdb.PTTL(f.ctx, key).Val(); ttl <= 0 || ttl > 10*time.Second {
+		t.Fatalf("node key TTL %v after the renewal, want (0, 10s]", ttl)
+	}
+	if _, err := l.NextID(); err != nil {
+		t.Fatalf("NextID after the key was taken again: %v", err)
+	}
+}
+
 func TestNodeLeaseRunStopsOnLoss(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -106,7 +128,7 @@ func TestNodeLeaseRunStopsOnLoss(t *testing.T) {
 	if !l.Valid() || f.rdb.Get(f.ctx, f.keys.Node(l.ID())).Val() != "a" {
 		t.Fatal("Run did not keep the lease")
 	}
-	f.rdb.Del(f.ctx, f.keys.Node(l.ID()))
+	f.rdb.Set(f.ctx, f.keys.Node(l.ID()), "thief", time.Minute)
 	select {
 	case err := <-done:
 		if !errors.Is(err, stock.ErrLeaseLost) {
