@@ -6,33 +6,31 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // createActivity creates and publishes a one-item activity through the
 // admin API and returns its activity and item ids.
 func createActivity(base, admin string, stockN, limit, payTimeoutSec int64) (aid, iid int64, err error) {
-	body, _ := json.Marshal(map[string]any{
-		"name": "bench", "start_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
-		"end_at": time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339), "pay_timeout_seconds": payTimeoutSec,
-		"per_user_limit": limit, "items": []map[string]any{{"name": "Phone", "price_cents": 99900, "stock": stockN}},
+	now := time.Now().UTC()
+	body, _ := json.Marshal(api.CreateActivityRequest{
+		Name: "bench", StartAt: now.Add(-time.Minute), EndAt: now.Add(6 * time.Hour),
+		PayTimeoutSeconds: payTimeoutSec, PerUserLimit: limit,
+		Items: []api.NewItem{{Name: "Phone", PriceCents: 99900, Stock: stockN}},
 	})
-	var created struct {
-		ID    string `json:"id"`
-		Items []struct {
-			ID string `json:"id"`
-		} `json:"items"`
-	}
+	var created api.Activity
 	if err := call(http.MethodPost, base+"/admin/v1/activities", admin, body, http.StatusCreated, &created); err != nil {
 		return 0, 0, err
 	}
-	if err := call(http.MethodPost, base+"/admin/v1/activities/"+created.ID+"/publish", admin, nil, http.StatusOK, nil); err != nil {
+	if len(created.Items) != 1 {
+		return 0, 0, fmt.Errorf("create activity: %d items in the answer, want 1", len(created.Items))
+	}
+	if err := call(http.MethodPost, base+"/admin/v1/activities/"+created.ID.String()+"/publish", admin, nil, http.StatusOK, nil); err != nil {
 		return 0, 0, err
 	}
-	aid, _ = strconv.ParseInt(created.ID, 10, 64)
-	iid, _ = strconv.ParseInt(created.Items[0].ID, 10, 64)
-	return aid, iid, nil
+	return int64(created.ID), int64(created.Items[0].ID), nil
 }
 
 func call(method, url, token string, body []byte, want int, out any) error {

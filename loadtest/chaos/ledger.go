@@ -130,9 +130,7 @@ func (cr *chaosRun) readSnapshot(ctx context.Context, label string) *snapshot {
 		}
 		it.fenced = v[1] != nil
 		for id, js := range cs[i].resv.Val() {
-			var r struct {
-				Quantity int64 `json:"quantity"`
-			}
+			var r stock.Reservation
 			oid, err := strconv.ParseInt(id, 10, 64)
 			if err != nil || json.Unmarshal([]byte(js), &r) != nil {
 				s.err = fmt.Errorf("reservation %q=%q unreadable", id, js)

@@ -144,7 +144,7 @@ func (p *probe) send(ctx context.Context, cr *chaosRun, method, path, tok, key, 
 			var a scenario.Answer
 			if json.Unmarshal(raw, &a) == nil {
 				ans.code = a.Error.Code
-				order, _ = strconv.ParseInt(a.OrderID, 10, 64)
+				order = int64(a.OrderID)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/loadtest/scenario"
 )
 
@@ -135,9 +136,7 @@ func (ev *chaosEval) askOrders(ctx context.Context, rows []*chaosRow, n int) (ok
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			ok++
-			var body struct {
-				Status string `json:"status"`
-			}
+			var body api.Order
 			if json.Unmarshal(raw, &body) == nil && len(seen) < 3 {
 				seen = append(seen, fmt.Sprintf("order %d: %s", o.id, body.Status))
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // OpKind is what an attempt asks the gateway to do.
@@ -69,13 +71,10 @@ func (a *Attempt) Retry(now time.Time, backoff, maxWait time.Duration) *Attempt 
 }
 
 // Answer is the part of a response body the scenarios read: a 202's or a
-// 200's order, or an error code.
+// 200's order (both carry order_id and status), or an error.
 type Answer struct {
-	OrderID string `json:"order_id"`
-	Status  string `json:"status"`
-	Error   struct {
-		Code string `json:"code"`
-	} `json:"error"`
+	api.BuyAccepted
+	api.ErrorResponse
 }
 
 // record copies a vegeta result's outcome into its attempt.
@@ -96,7 +95,7 @@ func record(a *Attempt, r *vegeta.Result) {
 	}
 	a.Code = ans.Error.Code
 	if a.Status < 300 {
-		a.GotOrder, _ = strconv.ParseInt(ans.OrderID, 10, 64)
+		a.GotOrder = int64(ans.OrderID)
 		a.gotStatus = ans.Status
 	}
 	if s := r.Headers.Get("Retry-After"); s != "" {

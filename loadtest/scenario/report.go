@@ -72,7 +72,7 @@ func (r *Session) PrintChecks(f *Facts, checks []Check) {
 	w := r.Stdout
 	fmt.Fprintf(w, "\n== verification (activity %d, item %d)\n", r.Act.ID, r.Act.ItemID)
 	fmt.Fprintf(w, "  drain: %s\n", f.DrainNote)
-	fmt.Fprintf(w, "  stats: %s\n", f.stats)
+	fmt.Fprintf(w, "  stats: %s\n", FormatStats(f.stats))
 	fmt.Fprintf(w, "  rows:  %d orders, %d users; redis available %d\n", len(f.Rows), f.users, f.redisAvailable)
 	width := 0
 	for _, c := range checks {

@@ -77,7 +77,7 @@ type Session struct {
 	Stdout   io.Writer // the report (also written to <out>/report.txt)
 	Stderr   io.Writer // the progress line
 
-	API      *api
+	API      *AdminClient
 	Signer   *gateway.Signer
 	Act      Activity
 	UserBase int64    // user id of buyer 0
