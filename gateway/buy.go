@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	"github.com/gin-gonic/gin"
@@ -28,7 +27,8 @@ const maxIdempotencyKey = 64
 // buy is POST /api/v1/seckill, the hot path. Order of the checks: cheapest
 // and local first, so a rush that cannot succeed costs no Redis call:
 // Sentinel → body → catalog → sold-out flag → broker up → semaphore →
-// circuit breaker → order id → the one buy script → publish → 202.
+// circuit breaker → order id → the one buy script and its order's publish
+// (one batcher call) → 202.
 func (s *Server) buy(c *gin.Context) {
 	outcome := outcomeAccepted
 	defer func() { s.m.countBuy(outcome) }()
@@ -109,25 +109,13 @@ func (s *Server) buy(c *gin.Context) {
 	}
 	defer release()
 
-	res, err := s.reserve(c, stock.BuyRequest{
+	res, err := s.place(c, stock.BuyRequest{
 		ActivityID: item.ActivityID, ItemID: item.ItemID, UserID: user,
 		Quantity: qty, IdempotencyKey: idemKey, IdempotencyTTL: s.d.IdempotencyTTL,
 	})
 	if err != nil {
 		fail(err)
 		return
-	}
-	switch {
-	case res.Forwarded: // published with its round trip's other orders
-		if res.ForwardErr != nil {
-			fail(res.ForwardErr)
-			return
-		}
-	case !res.Duplicate || res.ReservationFound:
-		if err := s.publish(c, res.Reservation); err != nil {
-			fail(err)
-			return
-		}
 	}
 	// The hot path's one response, written without reflection.
 	out := make([]byte, 0, 64)
@@ -137,10 +125,13 @@ func (s *Server) buy(c *gin.Context) {
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }
 
-// reserve runs the buy script behind the Redis circuit breaker. Only
-// infrastructure errors count against the breaker; business outcomes
-// (sold out, limit) are answers, not failures.
-func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
+// place reserves the stock and publishes the order, in one call of the
+// batcher (stock.Batcher.Buy: the buy script in a shared Redis round trip,
+// then that round trip's orders published together), behind the Redis
+// circuit breaker. Only Redis failures count against the breaker; business
+// outcomes (sold out, limit) are answers, a failed publish is the order
+// stream's failure, and a client that left is nobody's.
+func (s *Server) place(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
 	e, blocked := enterRedis()
 	if blocked != nil {
 		return stock.BuyResult{}, blocked
@@ -151,16 +142,15 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 		return stock.BuyResult{}, err
 	}
 	r.OrderID = id
-	start := time.Now()
-	res, err := s.d.Buyer.Buy(ctx, r)
-	end := time.Now()
-	if !res.ScriptDone.IsZero() {
-		end = res.ScriptDone // the call also waited for its round trip's publishes
-	}
-	s.m.luaLatency.Observe(end.Sub(start).Seconds())
+	res, err := s.batcher.Buy(ctx, r)
 	switch {
 	case err == nil:
 		return res, nil
+	case errors.Is(err, stock.ErrNotForwarded):
+		// The stock stays reserved: the message may have been stored
+		// anyway, and if not, the reconciler persists the reservation. The
+		// client is told honestly that the order is not confirmed.
+		return res, unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
 	case errors.Is(err, stock.ErrSoldOut):
 		if res.Available == 0 {
 			s.d.SoldOut.Mark(r.ActivityID, r.ItemID)
@@ -169,9 +159,6 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 	case errors.Is(err, stock.ErrNotPublished):
 		// The catalog says published but Redis has no state: Redis lost it.
 		// Never sell from missing state; recovery rebuilds it.
-		if s.d.OnStateMissing != nil {
-			s.d.OnStateMissing(r.ActivityID, r.ItemID)
-		}
 		return res, unavailable("stock state is being recovered, retry shortly", err)
 	case isBusinessOutcome(err):
 		return res, err
@@ -187,59 +174,6 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 func isBusinessOutcome(err error) bool {
 	return errors.Is(err, stock.ErrLimitExceeded) || errors.Is(err, stock.ErrNotStarted) ||
 		errors.Is(err, stock.ErrEnded)
-}
-
-// publish hands the accepted order to JetStream. If it fails the stock stays
-// reserved: the message may have been stored anyway, and if not, the
-// reconciler persists the reservation. The client is told honestly that the
-// order is not confirmed; a retry with the same Idempotency-Key returns it.
-func (s *Server) publish(ctx context.Context, r stock.Reservation) error {
-	if s.d.Hooks.BeforePublish != nil {
-		if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
-			return unavailable("order could not be confirmed", err)
-		}
-	}
-	start := time.Now()
-	// The stock is reserved: finish the publish even if the client left, so
-	// the order takes the fast path rather than the reconciler's.
-	err := s.d.Publisher.Publish(context.WithoutCancel(ctx), r)
-	s.m.pubLatency.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
-	}
-	return nil
-}
-
-// publishRound is the batcher's forwarder: it publishes the orders one
-// buy round trip reserved, together, with one answer per order worded as
-// publish's. Each order's own request is waiting for it.
-func (s *Server) publishRound(ctx context.Context, rs []stock.Reservation) []error {
-	errs := make([]error, len(rs))
-	send := make([]stock.Reservation, 0, len(rs))
-	at := make([]int, 0, len(rs))
-	for i, r := range rs {
-		if s.d.Hooks.BeforePublish != nil {
-			if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
-				errs[i] = unavailable("order could not be confirmed", err)
-				continue
-			}
-		}
-		send = append(send, r)
-		at = append(at, i)
-	}
-	if len(send) == 0 {
-		return errs
-	}
-	start := time.Now()
-	perrs := s.d.Publisher.PublishMany(context.WithoutCancel(ctx), send)
-	took := time.Since(start).Seconds()
-	for k, err := range perrs {
-		s.m.pubLatency.Observe(took)
-		if err != nil {
-			errs[at[k]] = unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
-		}
-	}
-	return errs
 }
 
 func validIdempotencyKey(k string) bool {

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,11 +22,9 @@ type Deps struct {
 	Log   *slog.Logger
 	Auth  *Auth
 	Stock *stock.Store
-	// Buyer runs the buy script: the Store itself, or a Batcher that
-	// coalesces concurrent calls into pipelines. A Buyer that can forward
-	// (stock.Batcher) is given the gateway's publisher, so the orders of a
-	// round trip are published together.
-	Buyer     Buyer
+	// Batch shapes the buy batcher New builds over Stock and Publisher,
+	// the one way a buy reaches Redis; New sets its latency observers.
+	Batch     stock.BatchConfig
 	SoldOut   *stock.SoldOut
 	Semaphore *stock.Semaphore
 	Node      *stock.NodeLease
@@ -34,7 +33,10 @@ type Deps struct {
 	Admin     *order.Admin
 	Orders    *order.Orders
 	Signer    *Signer
-	Publisher *order.Publisher
+	// Publisher publishes each buy round trip's orders to the order stream
+	// before their requests are answered: an *order.Publisher (tests wrap
+	// one to inject faults).
+	Publisher stock.Forwarder
 	Broker    *order.Broker
 	Registry  *prometheus.Registry
 	Flow      FlowConfig
@@ -44,55 +46,32 @@ type Deps struct {
 	MaxBodyBytes int64
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	IdempotencyTTL time.Duration
-	// OnStateMissing is told when an item the catalog sells has no Redis
-	// state (Redis lost it); recovery hooks in here.
-	OnStateMissing func(activityID, itemID int64)
-	// Hooks are fault-injection points for tests; nil in production.
-	Hooks Hooks
-}
-
-// Buyer runs one buy attempt's script.
-type Buyer interface {
-	Buy(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error)
-}
-
-// forwardingBuyer is a Buyer that can hand each round trip's reservations
-// to a forwarder before answering (stock.Batcher).
-type forwardingBuyer interface {
-	SetForward(stock.Forwarder)
-}
-
-// Hooks lets tests stop the buy path at chosen points.
-type Hooks struct {
-	// BeforePublish runs after the buy script reserved stock and before the
-	// order is published; an error aborts the request there, as if the
-	// gateway died at that moment. Behind a batcher it runs in the round
-	// trip's sender with the round trip's context, not the request's.
-	BeforePublish func(ctx context.Context, r stock.Reservation) error
 }
 
 // Server is the HTTP handler of a gateway.
 type Server struct {
-	d      Deps
-	m      *metrics
-	engine *gin.Engine
+	d       Deps
+	m       *metrics
+	batcher *stock.Batcher
+	engine  *gin.Engine
 }
 
 // New builds the router. It loads the Sentinel rules from d.Flow.
 func New(d Deps) (*Server, error) {
-	if d.Buyer == nil {
-		d.Buyer = d.Stock
-	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 4 << 10
+	}
+	if d.Publisher == nil {
+		return nil, errors.New("gateway: Deps.Publisher is required: a buy is accepted only once its order is published")
 	}
 	if err := initSentinel(d.Flow); err != nil {
 		return nil, err
 	}
 	s := &Server{d: d, m: newMetrics(d.Registry)}
-	if fb, ok := d.Buyer.(forwardingBuyer); ok && d.Publisher != nil {
-		fb.SetForward(s.publishRound)
-	}
+	batch := d.Batch
+	batch.ScriptSeconds, batch.ForwardSeconds = s.m.luaLatency, s.m.pubLatency
+	s.batcher = stock.NewBatcher(d.Stock, d.Publisher, batch)
+	registerBatcherMetrics(d.Registry, s.batcher)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true

@@ -25,7 +25,7 @@ func TestBatcherSellsExactlyAndCoalesces(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	b := stock.NewBatcher(s, 1, 64, 0)
+	b := stock.NewBatcher(s, discard{}, stock.BatchConfig{Pipelines: 1, MaxCalls: 64})
 
 	const buyers = 300
 	var ok, soldOut atomic.Int64
@@ -84,6 +84,8 @@ func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 					t.Error(err)
 				}
 			}()
+			// Arrival rate is what the linger reacts to: time itself is
+			// the subject here.
 			time.Sleep(time.Millisecond)
 		}
 		wg.Wait()
@@ -93,13 +95,14 @@ func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 	// arrived before it) goes at once, the second waits and gathers the
 	// rest. Scheduling delays on a busy machine could split them further,
 	// so the bound is loose; without the linger they are 20 round trips.
-	lazy := stock.NewBatcher(s, 1, 64, 300*time.Millisecond)
+	lazy := stock.NewBatcher(s, discard{}, stock.BatchConfig{Pipelines: 1, MaxCalls: 64, Linger: 300 * time.Millisecond})
 	trickle(lazy, 20)
 	st := lazy.Stats()
 	if st.Calls != 20 || st.Batches > 5 || st.Lingered < 1 {
 		t.Fatalf("20 calls 1 ms apart with a 300 ms linger: %+v, want at most 5 round trips", st)
 	}
-	// Quiet for longer than the linger: the next call goes at once.
+	// Quiet for longer than the linger: the next call goes at once. (The
+	// quiet spell is the subject: the batcher measures it with the clock.)
 	time.Sleep(400 * time.Millisecond)
 	lingered := st.Lingered
 	trickle(lazy, 1)
@@ -113,35 +116,32 @@ func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 // reaches Redis, and no later round trip sends it.
 func TestBatcherWithdrawsCancelledCall(t *testing.T) {
 	t.Parallel()
-	srv := stocktest.StartServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2}) // default 3 s read timeout
-	defer rdb.Close()
-	s := stock.NewStore(rdb, stock.Keys{Prefix: "w:"})
+	rdb, keys := stocktest.New(t)
+	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
 	warmItem(t, s, 10, 1)
-	b := stock.NewBatcher(s, 1, 64, 0)
+	// Hold the first round trip in Redis's place until the queued call
+	// has given up: the hook tells when the script is on its way, and
+	// waits for release.
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rdb.AddHook(scriptHook(func() {
+		once.Do(func() { close(inFlight); <-release })
+	}))
+	b := stock.NewBatcher(s, discard{}, stock.BatchConfig{Pipelines: 1, MaxCalls: 64})
 	req := func(user int64) stock.BuyRequest {
 		return stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: user, OrderID: 1000 + user, Quantity: 1}
 	}
-	// Hold the one round trip: Redis answers no write (EVALSHA included)
-	// for 700 ms.
-	if err := rdb.Do(ctx, "CLIENT", "PAUSE", "700", "WRITE").Err(); err != nil {
-		t.Fatal(err)
-	}
 	first := make(chan error, 1)
 	go func() { _, err := b.Buy(ctx, req(1)); first <- err }()
-	for {
-		if b.Stats().Batches == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	<-inFlight
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, err := b.Buy(cctx, req(2))
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("queued call whose context ended: %v, want context.DeadlineExceeded", err)
 	}
+	close(release)
 	if err := <-first; err != nil {
 		t.Fatalf("the call in flight: %v", err)
 	}
@@ -197,9 +197,9 @@ func TestRestockManyReturnsEachOrderOnce(t *testing.T) {
 	}
 }
 
-// TestBatcherForwardsEachRoundTrip: with a forwarder, every reservation a
-// round trip made (and one a retried Idempotency-Key found) is handed on
-// before its caller returns, with its own outcome; refused buys are not.
+// TestBatcherForwardsEachRoundTrip: every reservation a round trip made
+// (and one a retried Idempotency-Key found) is handed on before its caller
+// returns, with its own outcome; refused buys are not.
 func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 	t.Parallel()
 	rdb, keys := stocktest.New(t)
@@ -209,8 +209,7 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 	var mu sync.Mutex
 	forwarded := map[int64]int{} // order id -> times handed on
 	failing := errors.New("order 9013 not confirmed")
-	b := stock.NewBatcher(s, 1, 64, 0)
-	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
+	b := stock.NewBatcher(s, forwardFunc(func(_ context.Context, rs []stock.Reservation) []error {
 		mu.Lock()
 		defer mu.Unlock()
 		errs := make([]error, len(rs))
@@ -221,7 +220,7 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 			}
 		}
 		return errs
-	})
+	}), stock.BatchConfig{Pipelines: 1, MaxCalls: 64})
 
 	// 30 buyers for 20 units, all at once.
 	type outcome struct {
@@ -244,16 +243,20 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 	for i, o := range out {
 		id := int64(9000 + i)
 		switch {
+		case id == 9013 && o.err != nil && !errors.Is(o.err, stock.ErrSoldOut):
+			// Reserved, but not handed on: the forwarder's error comes back
+			// as the buy's, with the reservation's result.
+			if !errors.Is(o.err, stock.ErrNotForwarded) || !errors.Is(o.err, failing) || o.res.OrderID != id || forwarded[id] != 1 {
+				t.Errorf("order %d: %+v %v, want ErrNotForwarded wrapping the forwarder's error", id, o.res, o.err)
+			}
+			accepted++
 		case o.err == nil:
 			accepted++
-			if !o.res.Forwarded || forwarded[id] != 1 {
-				t.Errorf("order %d accepted but forwarded %v (%d times)", id, o.res.Forwarded, forwarded[id])
-			}
-			if (id == 9013) != errors.Is(o.res.ForwardErr, failing) {
-				t.Errorf("order %d: forward error %v", id, o.res.ForwardErr)
+			if forwarded[id] != 1 || o.res.OrderID != id {
+				t.Errorf("order %d accepted but forwarded %d times", id, forwarded[id])
 			}
 		case errors.Is(o.err, stock.ErrSoldOut):
-			if o.res.Forwarded || forwarded[id] != 0 {
+			if forwarded[id] != 0 {
 				t.Errorf("sold-out buy %d was forwarded", id)
 			}
 		default:
@@ -275,7 +278,7 @@ func TestBatcherForwardsEachRoundTrip(t *testing.T) {
 	}
 	res, err := b.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: int64(first + 1), OrderID: 9999, Quantity: 1,
 		IdempotencyKey: "k", IdempotencyTTL: time.Minute})
-	if err != nil || !res.Duplicate || res.OrderID != int64(9000+first) || !res.Forwarded || forwarded[int64(9000+first)] != 2 {
+	if err != nil || !res.Duplicate || res.OrderID != int64(9000+first) || forwarded[int64(9000+first)] != 2 {
 		t.Fatalf("retry: %+v %v; forwarded %d times", res, err, forwarded[int64(9000+first)])
 	}
 	if forwarded[9999] != 0 {
@@ -293,14 +296,15 @@ func TestBatcherSurvivesAPanickingRoundTrip(t *testing.T) {
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
 	warmItem(t, s, 10, 1)
-	b := stock.NewBatcher(s, 1, 64, 0)
 	var panicked atomic.Bool
-	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
+	var calls atomic.Int64
+	b := stock.NewBatcher(s, forwardFunc(func(_ context.Context, rs []stock.Reservation) []error {
+		calls.Add(1)
 		if panicked.CompareAndSwap(false, true) {
 			panic("forwarder broke")
 		}
 		return make([]error, len(rs))
-	})
+	}), stock.BatchConfig{Pipelines: 1, MaxCalls: 64})
 	func() {
 		defer func() {
 			if r := recover(); r != "forwarder broke" {
@@ -312,8 +316,8 @@ func TestBatcherSurvivesAPanickingRoundTrip(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	res, err := b.Buy(cctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: 2, OrderID: 8002, Quantity: 1})
-	if err != nil || !res.Forwarded {
-		t.Fatalf("buy after the panic: %+v, %v; want it sent and forwarded", res, err)
+	if err != nil || res.OrderID != 8002 || calls.Load() != 2 {
+		t.Fatalf("buy after the panic: %+v, %v (forwarder called %d times); want it sent and forwarded", res, err, calls.Load())
 	}
 }
 
@@ -326,13 +330,25 @@ func TestBatcherCallInFlightDoesNotLeadAgain(t *testing.T) {
 	s := stock.NewStore(rdb, keys)
 	ctx := context.Background()
 	warmItem(t, s, 10, 1)
-	b := stock.NewBatcher(s, 4, 64, time.Millisecond)
-	b.SetForward(func(_ context.Context, rs []stock.Reservation) []error {
-		time.Sleep(300 * time.Millisecond) // a slow order stream
+	// A slow order stream: every round trip's forwarder waits until all
+	// three calls are in round trips, so each caller has a call in flight
+	// while the others arrive.
+	const n = 3
+	var mu sync.Mutex
+	inFlight := 0
+	allIn := make(chan struct{})
+	b := stock.NewBatcher(s, forwardFunc(func(_ context.Context, rs []stock.Reservation) []error {
+		mu.Lock()
+		inFlight += len(rs)
+		if inFlight == n {
+			close(allIn)
+		}
+		mu.Unlock()
+		<-allIn
 		return make([]error, len(rs))
-	})
+	}), stock.BatchConfig{Pipelines: 4, MaxCalls: 64, Linger: time.Millisecond})
 	var wg sync.WaitGroup
-	for i := range 3 {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -342,9 +358,55 @@ func TestBatcherCallInFlightDoesNotLeadAgain(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := b.Stats(); st.Calls != 3 || st.Lingered > st.Batches {
+	if st := b.Stats(); st.Calls != n || st.Lingered > st.Batches {
 		t.Fatalf("%+v: a waiting caller led empty rounds (each lingered)", st)
 	}
+}
+
+// discard is a forwarder that hands nothing on and never fails.
+type discard struct{}
+
+func (discard) PublishMany(_ context.Context, rs []stock.Reservation) []error {
+	return make([]error, len(rs))
+}
+
+// forwardFunc adapts a function to stock.Forwarder.
+type forwardFunc func(ctx context.Context, rs []stock.Reservation) []error
+
+func (f forwardFunc) PublishMany(ctx context.Context, rs []stock.Reservation) []error {
+	return f(ctx, rs)
+}
+
+// scriptHook is a go-redis hook that calls f before each buy script (EVALSHA
+// or EVAL, alone or in a pipeline) goes to Redis.
+type scriptHook func()
+
+func (h scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if isScript(cmd) {
+			h()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if isScript(cmd) {
+				h()
+				break
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func isScript(cmd redis.Cmder) bool {
+	name := cmd.Name()
+	return name == "evalsha" || name == "eval"
 }
 
 // warmItem publishes item 1 of activity 1 in s, on sale now, with total
