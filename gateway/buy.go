@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,9 +13,28 @@ import (
 )
 
 type buyRequest struct {
-	ActivityID ID          `json:"activity_id"`
-	ItemID     ID          `json:"item_id"`
-	Quantity   json.Number `json:"quantity"`
+	ActivityID ID       `json:"activity_id"`
+	ItemID     ID       `json:"item_id"`
+	Quantity   quantity `json:"quantity"`
+}
+
+// quantity is the buy's quantity as the JSON number it was written as.
+// Unlike json.Number it refuses a quoted number ("1"): a quantity has one
+// spelling, a JSON integer. The handler then requires it to be a whole
+// number from 1 to the item's limit (1.0 and 1e0 are not).
+type quantity string
+
+// UnmarshalJSON keeps a JSON number as written; null reads as missing, and
+// anything else (a string, a boolean) is an error.
+func (q *quantity) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return errors.New("quantity must be a JSON number")
+	}
+	*q = quantity(b)
+	return nil
 }
 
 const outcomeAccepted = "ACCEPTED"

@@ -47,7 +47,7 @@ func fastBuyBody(b []byte) (buyRequest, bool) {
 	if n == 0 || n > 18 || rest[0] == '0' || len(rest) != n+1 || rest[n] != '}' {
 		return req, false
 	}
-	req.Quantity = json.Number(rest[:n])
+	req.Quantity = quantity(rest[:n])
 	return req, true
 }
 

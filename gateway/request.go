@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,23 +12,53 @@ import (
 
 // ID is an int64 id that travels in JSON as a decimal string (JavaScript
 // cannot hold a snowflake in a number). A bare JSON number is accepted on
-// input too.
+// input too. Either way it has one spelling: canonical decimal digits, no
+// sign, no leading zero, no spaces or escapes, > 0, within int64.
 type ID int64
+
+// errInvalidID is what every non-canonical id decodes to.
+var errInvalidID = errors.New("id must be a positive integer in canonical decimal")
 
 // MarshalJSON writes the id as a string.
 func (id ID) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
 }
 
-// UnmarshalJSON reads "123" or 123; anything else, or an id < 1, is an error.
+// UnmarshalJSON reads "123" or 123; anything else ("0123", "+1", " 1",
+// 1.0, 1e0, null, an id < 1 or beyond int64) is an error.
 func (id *ID) UnmarshalJSON(b []byte) error {
-	s := string(bytes.Trim(b, `"`))
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 1 {
-		return errors.New("id must be a positive integer")
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	v, ok := parseCanonicalID(b)
+	if !ok {
+		return errInvalidID
 	}
 	*id = ID(v)
 	return nil
+}
+
+// maxIDDigits is how many digits the largest int64 has.
+const maxIDDigits = 19
+
+// parseCanonicalID reads b when it is the one spelling of a positive int64:
+// decimal digits without a leading zero, nothing else.
+func parseCanonicalID(b []byte) (int64, bool) {
+	n := len(b)
+	if n == 0 || n > maxIDDigits || b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	if n == maxIDDigits && string(b) > "9223372036854775807" {
+		return 0, false // all digits compare bytewise like their values
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }
 
 // limitBody refuses a body larger than max: at once from Content-Length
@@ -71,10 +100,11 @@ func readBody(c *gin.Context) ([]byte, *apiError) {
 	return body, nil
 }
 
-// pathID parses the {id} path parameter; a malformed id is simply not found.
+// pathID parses the {id} path parameter with the rule of ID: one spelling
+// per id. A malformed or non-canonical id ("007", "+7") is simply not found.
 func pathID(c *gin.Context) (int64, *apiError) {
-	v, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || v < 1 {
+	v, ok := parseCanonicalID([]byte(c.Param("id")))
+	if !ok {
 		return 0, errNotFound
 	}
 	return v, nil
