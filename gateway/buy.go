@@ -9,6 +9,7 @@ import (
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/internal/ablate"
 	"github.com/seckill/seckill/stock"
 )
 
@@ -135,10 +136,28 @@ func (s *Server) buy(c *gin.Context) {
 		fail(err)
 		return
 	}
-	// The hot path's one response, written without reflection.
+	writeAccepted(c, res.OrderID)
+}
+
+// noFast202 switches the hand-built 202 off (SECKILL_ABLATE=resp202).
+var noFast202 = ablate.Off("resp202")
+
+// acceptedJSON is the 202's body, as encoding/json writes it.
+type acceptedJSON struct {
+	OrderID ID     `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+// writeAccepted writes the hot path's one response,
+// {"order_id":"<id>","status":"PENDING"}, without reflection.
+func writeAccepted(c *gin.Context, orderID int64) {
+	if noFast202 {
+		c.JSON(http.StatusAccepted, acceptedJSON{OrderID: ID(orderID), Status: "PENDING"})
+		return
+	}
 	out := make([]byte, 0, 64)
 	out = append(out, `{"order_id":"`...)
-	out = strconv.AppendInt(out, res.OrderID, 10)
+	out = strconv.AppendInt(out, orderID, 10)
 	out = append(out, `","status":"PENDING"}`...)
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }

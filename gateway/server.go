@@ -6,6 +6,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seckill/seckill/internal/ablate"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -60,6 +62,9 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 4 << 10
+	}
+	if bad := ablate.Unknown(); len(bad) > 0 {
+		return nil, fmt.Errorf("gateway: %s names no fast path: %v (known: %v)", ablate.EnvVar, bad, ablate.Names)
 	}
 	if d.Publisher == nil {
 		return nil, errors.New("gateway: Deps.Publisher is required: a buy is accepted only once its order is published")
