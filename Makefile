@@ -8,7 +8,7 @@ PGHOST  ?= 127.0.0.1
 PGPORT  ?= 5432
 PGUSER  ?= postgres
 
-.PHONY: build run test bench chaos vet docker clean
+.PHONY: build run test bench bench-ablate chaos vet docker clean
 
 ## build: compile the binary to bin/seckill
 build:
@@ -30,6 +30,11 @@ test:
 ## persister, payment timeouts); writes the table into README.md
 bench:
 	$(GO) run ./loadtest/bench -readme README.md
+
+## bench-ablate: gateway CPU per buy with each hand-written fast path switched
+## off in turn (SECKILL_ABLATE), to loadtest/out/ablate.md
+bench-ablate:
+	$(GO) run ./loadtest/bench -ablate
 
 ## chaos: faults under load with its own Redis, NATS, PostgreSQL, two gateways
 ## and two workers: kill -9/restart each part in turn, verify I1-I7, print the

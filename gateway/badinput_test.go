@@ -116,6 +116,17 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"quantity fraction", "POST", "/api/v1/seckill", user, buyBody(aid, iid, 1.5), nil, 400, "INVALID_QUANTITY"},
 		{"quantity not a number", "POST", "/api/v1/seckill", user, buyBody(aid, iid, `"one"`), nil, 400, "INVALID_REQUEST"},
 		{"quantity true", "POST", "/api/v1/seckill", user, buyBody(aid, iid, `true`), nil, 400, "INVALID_REQUEST"},
+		// One spelling per value (issue 9): ids are canonical decimals, the
+		// quantity a JSON integer.
+		{"activity id with leading zeros", "POST", "/api/v1/seckill", user, buyBody("00"+aid, iid, 1), nil, 400, "INVALID_REQUEST"},
+		{"item id with leading zero", "POST", "/api/v1/seckill", user, buyBody(aid, "0"+iid, 1), nil, 400, "INVALID_REQUEST"},
+		{"id with plus", "POST", "/api/v1/seckill", user, buyBody("+"+aid, iid, 1), nil, 400, "INVALID_REQUEST"},
+		{"id with space", "POST", "/api/v1/seckill", user, buyBody(aid, " "+iid, 1), nil, 400, "INVALID_REQUEST"},
+		{"bare id 1.0", "POST", "/api/v1/seckill", user, `{"activity_id":` + aid + `.0,"item_id":"` + iid + `","quantity":1}`, nil, 400, "INVALID_REQUEST"},
+		{"quoted quantity", "POST", "/api/v1/seckill", user, buyBody(aid, iid, `"1"`), nil, 400, "INVALID_REQUEST"},
+		{"quantity 1.0", "POST", "/api/v1/seckill", user, buyBody(aid, iid, "1.0"), nil, 400, "INVALID_QUANTITY"},
+		{"quantity 1e0", "POST", "/api/v1/seckill", user, buyBody(aid, iid, "1e0"), nil, 400, "INVALID_QUANTITY"},
+		{"path id with leading zero", "GET", "/admin/v1/activities/0" + aid + "/stats", h.admin, "", nil, 404, "NOT_FOUND"},
 		{"quantity missing", "POST", "/api/v1/seckill", user, `{"activity_id":"` + aid + `","item_id":"` + iid + `"}`, nil, 400, "INVALID_QUANTITY"},
 		{"unknown activity", "POST", "/api/v1/seckill", user, buyBody("999999", iid, 1), nil, 404, "NOT_FOUND"},
 		{"unknown item", "POST", "/api/v1/seckill", user, buyBody(aid, "999999", 1), nil, 404, "NOT_FOUND"},

@@ -2,22 +2,40 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	"github.com/gin-gonic/gin"
 
+	"github.com/seckill/seckill/internal/ablate"
 	"github.com/seckill/seckill/stock"
 )
 
 type buyRequest struct {
-	ActivityID ID          `json:"activity_id"`
-	ItemID     ID          `json:"item_id"`
-	Quantity   json.Number `json:"quantity"`
+	ActivityID ID       `json:"activity_id"`
+	ItemID     ID       `json:"item_id"`
+	Quantity   quantity `json:"quantity"`
+}
+
+// quantity is the buy's quantity as the JSON number it was written as.
+// Unlike json.Number it refuses a quoted number ("1"): a quantity has one
+// spelling, a JSON integer. The handler then requires it to be a whole
+// number from 1 to the item's limit (1.0 and 1e0 are not).
+type quantity string
+
+// UnmarshalJSON keeps a JSON number as written; null reads as missing, and
+// anything else (a string, a boolean) is an error.
+func (q *quantity) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return errors.New("quantity must be a JSON number")
+	}
+	*q = quantity(b)
+	return nil
 }
 
 const outcomeAccepted = "ACCEPTED"
@@ -28,7 +46,8 @@ const maxIdempotencyKey = 64
 // buy is POST /api/v1/seckill, the hot path. Order of the checks: cheapest
 // and local first, so a rush that cannot succeed costs no Redis call:
 // Sentinel → body → catalog → sold-out flag → broker up → semaphore →
-// circuit breaker → order id → the one buy script → publish → 202.
+// circuit breaker → order id → the one buy script and its order's publish
+// (one batcher call) → 202.
 func (s *Server) buy(c *gin.Context) {
 	outcome := outcomeAccepted
 	defer func() { s.m.countBuy(outcome) }()
@@ -109,7 +128,7 @@ func (s *Server) buy(c *gin.Context) {
 	}
 	defer release()
 
-	res, err := s.reserve(c, stock.BuyRequest{
+	res, err := s.place(c, stock.BuyRequest{
 		ActivityID: item.ActivityID, ItemID: item.ItemID, UserID: user,
 		Quantity: qty, IdempotencyKey: idemKey, IdempotencyTTL: s.d.IdempotencyTTL,
 	})
@@ -117,30 +136,39 @@ func (s *Server) buy(c *gin.Context) {
 		fail(err)
 		return
 	}
-	switch {
-	case res.Forwarded: // published with its round trip's other orders
-		if res.ForwardErr != nil {
-			fail(res.ForwardErr)
-			return
-		}
-	case !res.Duplicate || res.ReservationFound:
-		if err := s.publish(c, res.Reservation); err != nil {
-			fail(err)
-			return
-		}
+	writeAccepted(c, res.OrderID)
+}
+
+// noFast202 switches the hand-built 202 off (SECKILL_ABLATE=resp202).
+var noFast202 = ablate.Off("resp202")
+
+// acceptedJSON is the 202's body, as encoding/json writes it.
+type acceptedJSON struct {
+	OrderID ID     `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+// writeAccepted writes the hot path's one response,
+// {"order_id":"<id>","status":"PENDING"}, without reflection.
+func writeAccepted(c *gin.Context, orderID int64) {
+	if noFast202 {
+		c.JSON(http.StatusAccepted, acceptedJSON{OrderID: ID(orderID), Status: "PENDING"})
+		return
 	}
-	// The hot path's one response, written without reflection.
 	out := make([]byte, 0, 64)
 	out = append(out, `{"order_id":"`...)
-	out = strconv.AppendInt(out, res.OrderID, 10)
+	out = strconv.AppendInt(out, orderID, 10)
 	out = append(out, `","status":"PENDING"}`...)
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }
 
-// reserve runs the buy script behind the Redis circuit breaker. Only
-// infrastructure errors count against the breaker; business outcomes
-// (sold out, limit) are answers, not failures.
-func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
+// place reserves the stock and publishes the order, in one call of the
+// batcher (stock.Batcher.Buy: the buy script in a shared Redis round trip,
+// then that round trip's orders published together), behind the Redis
+// circuit breaker. Only Redis failures count against the breaker; business
+// outcomes (sold out, limit) are answers, a failed publish is the order
+// stream's failure, and a client that left is nobody's.
+func (s *Server) place(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error) {
 	e, blocked := enterRedis()
 	if blocked != nil {
 		return stock.BuyResult{}, blocked
@@ -151,16 +179,15 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 		return stock.BuyResult{}, err
 	}
 	r.OrderID = id
-	start := time.Now()
-	res, err := s.d.Buyer.Buy(ctx, r)
-	end := time.Now()
-	if !res.ScriptDone.IsZero() {
-		end = res.ScriptDone // the call also waited for its round trip's publishes
-	}
-	s.m.luaLatency.Observe(end.Sub(start).Seconds())
+	res, err := s.batcher.Buy(ctx, r)
 	switch {
 	case err == nil:
 		return res, nil
+	case errors.Is(err, stock.ErrNotForwarded):
+		// The stock stays reserved: the message may have been stored
+		// anyway, and if not, the reconciler persists the reservation. The
+		// client is told honestly that the order is not confirmed.
+		return res, unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
 	case errors.Is(err, stock.ErrSoldOut):
 		if res.Available == 0 {
 			s.d.SoldOut.Mark(r.ActivityID, r.ItemID)
@@ -169,9 +196,6 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 	case errors.Is(err, stock.ErrNotPublished):
 		// The catalog says published but Redis has no state: Redis lost it.
 		// Never sell from missing state; recovery rebuilds it.
-		if s.d.OnStateMissing != nil {
-			s.d.OnStateMissing(r.ActivityID, r.ItemID)
-		}
 		return res, unavailable("stock state is being recovered, retry shortly", err)
 	case isBusinessOutcome(err):
 		return res, err
@@ -187,59 +211,6 @@ func (s *Server) reserve(ctx context.Context, r stock.BuyRequest) (stock.BuyResu
 func isBusinessOutcome(err error) bool {
 	return errors.Is(err, stock.ErrLimitExceeded) || errors.Is(err, stock.ErrNotStarted) ||
 		errors.Is(err, stock.ErrEnded)
-}
-
-// publish hands the accepted order to JetStream. If it fails the stock stays
-// reserved: the message may have been stored anyway, and if not, the
-// reconciler persists the reservation. The client is told honestly that the
-// order is not confirmed; a retry with the same Idempotency-Key returns it.
-func (s *Server) publish(ctx context.Context, r stock.Reservation) error {
-	if s.d.Hooks.BeforePublish != nil {
-		if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
-			return unavailable("order could not be confirmed", err)
-		}
-	}
-	start := time.Now()
-	// The stock is reserved: finish the publish even if the client left, so
-	// the order takes the fast path rather than the reconciler's.
-	err := s.d.Publisher.Publish(context.WithoutCancel(ctx), r)
-	s.m.pubLatency.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
-	}
-	return nil
-}
-
-// publishRound is the batcher's forwarder: it publishes the orders one
-// buy round trip reserved, together, with one answer per order worded as
-// publish's. Each order's own request is waiting for it.
-func (s *Server) publishRound(ctx context.Context, rs []stock.Reservation) []error {
-	errs := make([]error, len(rs))
-	send := make([]stock.Reservation, 0, len(rs))
-	at := make([]int, 0, len(rs))
-	for i, r := range rs {
-		if s.d.Hooks.BeforePublish != nil {
-			if err := s.d.Hooks.BeforePublish(ctx, r); err != nil {
-				errs[i] = unavailable("order could not be confirmed", err)
-				continue
-			}
-		}
-		send = append(send, r)
-		at = append(at, i)
-	}
-	if len(send) == 0 {
-		return errs
-	}
-	start := time.Now()
-	perrs := s.d.Publisher.PublishMany(context.WithoutCancel(ctx), send)
-	took := time.Since(start).Seconds()
-	for k, err := range perrs {
-		s.m.pubLatency.Observe(took)
-		if err != nil {
-			errs[at[k]] = unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
-		}
-	}
-	return errs
 }
 
 func validIdempotencyKey(k string) bool {

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -60,16 +62,100 @@ func TestFastBuyBody(t *testing.T) {
 	}
 }
 
-// FuzzFastBuyBody: whatever the fast path accepts, encoding/json reads the
-// same way.
-func FuzzFastBuyBody(f *testing.F) {
-	for _, s := range []string{
-		`{"activity_id":"12","item_id":"34","quantity":1}`,
-		`{"activity_id":12,"item_id":34,"quantity":2}`,
-		`{"activity_id":"1","item_id":1,"quantity":10}`,
-		`{"activity_id":"12","item_id":"34","quantity":1}x`,
+// TestBuyBodyOneSpelling: the fast reader and its authority refuse every
+// spelling of an id but the canonical decimal, and a quoted quantity; a
+// quantity that is a JSON number but no integer decodes and is refused by
+// the handler (INVALID_QUANTITY).
+func TestBuyBodyOneSpelling(t *testing.T) {
+	for _, tc := range []struct {
+		aid, iid, qty string
+		decodes       bool
+	}{
+		{`"12"`, `"34"`, `1`, true},
+		{`12`, `34`, `1`, true},
+		{`"9223372036854775807"`, `"1"`, `1`, true}, // int64's largest: the authority only
+		{`"001"`, `"34"`, `1`, false},
+		{`"12"`, `"01"`, `1`, false},
+		{`"0"`, `"34"`, `1`, false},
+		{`"-1"`, `"34"`, `1`, false},
+		{`"+1"`, `"34"`, `1`, false},
+		{`" 1"`, `"34"`, `1`, false},
+		{`"1 "`, `"34"`, `1`, false},
+		{`"\u0031"`, `"34"`, `1`, false},
+		{`"1.0"`, `"34"`, `1`, false},
+		{`1.0`, `34`, `1`, false},
+		{`1e0`, `34`, `1`, false},
+		{`-0`, `34`, `1`, false},
+		{`""`, `"34"`, `1`, false},
+		{`null`, `"34"`, `1`, false},
+		{`"9223372036854775808"`, `"1"`, `1`, false}, // beyond int64
+		{`"12"`, `"34"`, `"1"`, false},
+		{`"12"`, `"34"`, `true`, false},
+		{`"12"`, `"34"`, `1.0`, true}, // decodes; the handler refuses it
+		{`"12"`, `"34"`, `1e0`, true},
 	} {
-		f.Add([]byte(s))
+		body := []byte(`{"activity_id":` + tc.aid + `,"item_id":` + tc.iid + `,"quantity":` + tc.qty + `}`)
+		checkFastBody(t, body)
+		_, err := parseBuyBody(body)
+		if (err == nil) != tc.decodes {
+			t.Errorf("%s: decode error %v, want decodes %v", body, err, tc.decodes)
+		}
+		var ref buyRequest
+		if err := json.Unmarshal(body, &ref); (err == nil) != tc.decodes {
+			t.Errorf("%s: encoding/json error %v, want decodes %v", body, err, tc.decodes)
+		}
 	}
-	f.Fuzz(func(t *testing.T, body []byte) { checkFastBody(t, body) })
+}
+
+// buyOutcome is what the handler makes of a decoded body: the values it
+// would buy with, or refused (ok false).
+func buyOutcome(req buyRequest) (aid, iid, qty int64, ok bool) {
+	q, err := strconv.ParseInt(string(req.Quantity), 10, 64)
+	if err != nil || q < 1 || req.ActivityID < 1 || req.ItemID < 1 {
+		return 0, 0, 0, false
+	}
+	return int64(req.ActivityID), int64(req.ItemID), q, true
+}
+
+// FuzzFastBuyBody: whatever the fast path accepts, encoding/json reads the
+// same way; and in the shape clients send, with each value one JSON token,
+// the two agree on refusals too: a body the authority would buy with is
+// one the fast path reads, unless a value is longer than its 18 digits.
+func FuzzFastBuyBody(f *testing.F) {
+	for _, s := range [][4]string{
+		{`{"activity_id":"12","item_id":"34","quantity":1}`, `"12"`, `"34"`, `1`},
+		{`{"activity_id":12,"item_id":34,"quantity":2}`, `12`, `34`, `2`},
+		{`{"activity_id":"1","item_id":1,"quantity":10}`, `"001"`, `"01"`, `"1"`},
+		{`{"activity_id":"12","item_id":"34","quantity":1}x`, `1.0`, `1e0`, `1.0`},
+		{`{"activity_id":"012","item_id":"34","quantity":1}`, `"+1"`, `" 1"`, `-1`},
+	} {
+		f.Add([]byte(s[0]), s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, body []byte, aid, iid, qty string) {
+		checkFastBody(t, body)
+		tokens := []string{aid, iid, qty}
+		for _, tok := range tokens {
+			if !json.Valid([]byte(tok)) || strings.TrimLeft(strings.TrimRight(tok, " \t\r\n"), " \t\r\n") != tok {
+				return // not one bare JSON value: the shape is not the one clients send
+			}
+		}
+		shaped := []byte(`{"activity_id":` + aid + `,"item_id":` + iid + `,"quantity":` + qty + `}`)
+		fastOK := checkFastBody(t, shaped)
+		var ref buyRequest
+		if err := json.Unmarshal(shaped, &ref); err != nil {
+			if fastOK {
+				t.Fatalf("fast path accepted %s, encoding/json refused it: %v", shaped, err)
+			}
+			return
+		}
+		if _, _, _, buys := buyOutcome(ref); !buys || fastOK {
+			return
+		}
+		for _, tok := range tokens {
+			if len(strings.Trim(tok, `"`)) > 18 {
+				return // past the fast path's digits: left to encoding/json
+			}
+		}
+		t.Fatalf("encoding/json reads %s as %+v, a buy; the fast path refused it", shaped, ref)
+	})
 }

@@ -103,10 +103,11 @@ func newBuyFuzz(f *testing.F) *buyFuzz {
 		f.Fatal(err)
 	}
 	auth := gateway.NewAuth(testSecret)
+	broker := &order.Broker{} // never connected: no buy gets past the broker check
 	srv, err := gateway.New(gateway.Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: auth, Catalog: catalog,
-		SoldOut: stock.NewSoldOut(nil), Broker: &order.Broker{}, Registry: prometheus.NewRegistry(),
-		Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
+		SoldOut: stock.NewSoldOut(nil), Broker: broker, Publisher: order.NewPublisher(broker, time.Second),
+		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -264,8 +265,9 @@ func newPayFuzz(f *testing.F) *payFuzz {
 	signer := gateway.NewSigner(fuzzPaySecret)
 	srv, err := gateway.New(gateway.Deps{
 		Log: log, Auth: gateway.NewAuth(testSecret), Signer: signer, Broker: broker,
-		Orders:   order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, nil)),
-		Registry: prometheus.NewRegistry(), Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
+		Publisher: order.NewPublisher(broker, time.Second),
+		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, nil)),
+		Registry:  prometheus.NewRegistry(), Flow: permissiveFlow, MaxBodyBytes: fuzzMaxBody,
 	})
 	if err != nil {
 		f.Fatal(err)

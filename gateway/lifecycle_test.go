@@ -90,6 +90,9 @@ func TestPaymentCallback(t *testing.T) {
 		{"malformed body", `{"order_id":`, "", 400, "INVALID_REQUEST"},
 		{"missing amount", fmt.Sprintf(`{"order_id":%q,"trade_no":"T1"}`, id), "", 400, "INVALID_REQUEST"},
 		{"missing trade", fmt.Sprintf(`{"order_id":%q,"amount_cents":99900}`, id), "", 400, "INVALID_REQUEST"},
+		// One spelling per id: the order's id with a leading zero is not it.
+		{"order id with leading zero", fmt.Sprintf(`{"order_id":"0%s","trade_no":"T1","amount_cents":99900}`, id), "", 400, "INVALID_REQUEST"},
+		{"order id with plus", fmt.Sprintf(`{"order_id":"+%s","trade_no":"T1","amount_cents":99900}`, id), "", 400, "INVALID_REQUEST"},
 	}
 	before := h.snapshot()
 	for _, c := range cases {

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway/api"
+	"github.com/seckill/seckill/stock"
 )
 
 // metrics are the gateway's Prometheus series.
@@ -48,5 +49,24 @@ func (m *metrics) countBuy(outcome string) {
 		m.buysSoldOut.Inc()
 	default:
 		m.buys.WithLabelValues(outcome).Inc()
+	}
+}
+
+// registerBatcherMetrics exports the buy batcher's counters: calls/round
+// trips is the mean batch size, which is what the linger buys.
+func registerBatcherMetrics(reg prometheus.Registerer, b *stock.Batcher) {
+	for _, c := range []struct {
+		name, help string
+		get        func(stock.BatchStats) int64
+	}{
+		{"seckill_buy_script_round_trips_total", "Round trips to Redis that carried buy scripts.",
+			func(s stock.BatchStats) int64 { return s.Batches }},
+		{"seckill_buy_script_calls_total", "Buy scripts sent in those round trips.",
+			func(s stock.BatchStats) int64 { return s.Calls }},
+		{"seckill_buy_script_lingers_total", "Round trips whose sender first waited buy.redis_linger for others.",
+			func(s stock.BatchStats) int64 { return s.Lingered }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.get(b.Stats())) }))
 	}
 }

@@ -5,15 +5,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/seckill/seckill/gateway/api"
 )
 
-// ID is api.ID under the name buy.go and buybody.go still use.
+// ID is api.ID under the name buy.go and buybody.go use.
 type ID = api.ID
+
+
 
 // limitBody refuses a body larger than max: at once from Content-Length
 // (the body is never read), and while reading for chunked bodies that lie.
@@ -54,11 +55,12 @@ func readBody(c *gin.Context) ([]byte, *apiError) {
 	return body, nil
 }
 
-// pathID parses the {id} path parameter; a malformed id is simply not found.
+// pathID parses the {id} path parameter with the rule of ID: one spelling
+// per id. A malformed or non-canonical id ("007", "+7") is simply not found.
 func pathID(c *gin.Context) (int64, *apiError) {
-	v, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || v < 1 {
+	v, ok := api.ParseID([]byte(c.Param("id")))
+	if !ok {
 		return 0, errNotFound
 	}
-	return v, nil
+	return int64(v), nil
 }

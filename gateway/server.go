@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway/api"
+	"github.com/seckill/seckill/internal/ablate"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -32,11 +35,9 @@ type Deps struct {
 
 	// The stock side of a buy (Redis).
 	Stock *stock.Store
-	// Buyer runs the buy script: the Store itself, or a Batcher that
-	// coalesces concurrent calls into pipelines. A Buyer that can forward
-	// (stock.Batcher) is given the gateway's publisher, so the orders of a
-	// round trip are published together.
-	Buyer     Buyer
+	// Batch shapes the buy batcher New builds over Stock and Publisher,
+	// the one way a buy reaches Redis; New sets its latency observers.
+	Batch     stock.BatchConfig
 	SoldOut   *stock.SoldOut
 	Semaphore *stock.Semaphore
 	Node      *stock.NodeLease
@@ -44,61 +45,43 @@ type Deps struct {
 	IdempotencyTTL time.Duration
 
 	// The order side: the services the handlers call, and the queue.
-	Catalog   *order.Catalog
-	Admin     *order.Admin
-	Orders    *order.Orders
-	Publisher *order.Publisher
+	Catalog *order.Catalog
+	Admin   *order.Admin
+	Orders  *order.Orders
+	// Publisher publishes each buy round trip's orders to the order stream
+	// before their requests are answered: an *order.Publisher (tests wrap
+	// one to inject faults).
+	Publisher stock.Forwarder
 	Broker    *order.Broker
-
-	// OnStateMissing is told when an item the catalog sells has no Redis
-	// state (Redis lost it); recovery hooks in here.
-	OnStateMissing func(activityID, itemID int64)
-	// Hooks are fault-injection points for tests; nil in production.
-	Hooks Hooks
-}
-
-// Buyer runs one buy attempt's script.
-type Buyer interface {
-	Buy(ctx context.Context, r stock.BuyRequest) (stock.BuyResult, error)
-}
-
-// forwardingBuyer is a Buyer that can hand each round trip's reservations
-// to a forwarder before answering (stock.Batcher).
-type forwardingBuyer interface {
-	SetForward(stock.Forwarder)
-}
-
-// Hooks lets tests stop the buy path at chosen points.
-type Hooks struct {
-	// BeforePublish runs after the buy script reserved stock and before the
-	// order is published; an error aborts the request there, as if the
-	// gateway died at that moment. Behind a batcher it runs in the round
-	// trip's sender with the round trip's context, not the request's.
-	BeforePublish func(ctx context.Context, r stock.Reservation) error
 }
 
 // Server is the HTTP handler of a gateway.
 type Server struct {
-	d      Deps
-	m      *metrics
-	engine *gin.Engine
+	d       Deps
+	m       *metrics
+	batcher *stock.Batcher
+	engine  *gin.Engine
 }
 
 // New builds the router. It loads the Sentinel rules from d.Flow.
 func New(d Deps) (*Server, error) {
-	if d.Buyer == nil {
-		d.Buyer = d.Stock
-	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 4 << 10
+	}
+	if bad := ablate.Unknown(); len(bad) > 0 {
+		return nil, fmt.Errorf("gateway: %s names no fast path: %v (known: %v)", ablate.EnvVar, bad, ablate.Names)
+	}
+	if d.Publisher == nil {
+		return nil, errors.New("gateway: Deps.Publisher is required: a buy is accepted only once its order is published")
 	}
 	if err := initSentinel(d.Flow); err != nil {
 		return nil, err
 	}
 	s := &Server{d: d, m: newMetrics(d.Registry)}
-	if fb, ok := d.Buyer.(forwardingBuyer); ok && d.Publisher != nil {
-		fb.SetForward(s.publishRound)
-	}
+	batch := d.Batch
+	batch.ScriptSeconds, batch.ForwardSeconds = s.m.luaLatency, s.m.pubLatency
+	s.batcher = stock.NewBatcher(d.Stock, d.Publisher, batch)
+	registerBatcherMetrics(d.Registry, s.batcher)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true

@@ -53,7 +53,7 @@ type harness struct {
 	signer     *gateway.Signer
 	node       *stock.NodeLease
 	auth       *gateway.Auth
-	hooks      *gateway.Hooks
+	hooks      *harnessHooks
 	soldOut    *stock.SoldOut
 	sem        *stock.Semaphore
 	reg        *prometheus.Registry
@@ -78,8 +78,17 @@ type setupOpts struct {
 	rdb redis.UniversalClient
 	// flow, when set, replaces the permissive Sentinel rules.
 	flow *gateway.FlowConfig
-	// wrapBuyer, when set, wraps the buy-script runner (fault injection).
-	wrapBuyer func(gateway.Buyer) gateway.Buyer
+	// redisHook, when set, is added to the test's own Redis client (fault
+	// injection: a slow or failing Redis for chosen calls).
+	redisHook redis.Hook
+}
+
+// harnessHooks lets tests stop the buy path at chosen points.
+type harnessHooks struct {
+	// BeforePublish runs after the buy script reserved stock and before the
+	// order is published; an error aborts that order there, as if the
+	// gateway died at that moment. It runs in the round trip's sender.
+	BeforePublish func(ctx context.Context, r stock.Reservation) error
 }
 
 func setup(t *testing.T) *harness { t.Helper(); return setupWith(t, setupOpts{}) }
@@ -88,12 +97,15 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	t.Helper()
 	ctx := context.Background()
 	log := testLogger(t)
-	h := &harness{t: t, hooks: &gateway.Hooks{}}
+	h := &harness{t: t, hooks: &harnessHooks{}}
 	h.pool = ordertest.NewPool(t)
 	if opts.rdb != nil {
 		h.rdb, h.keys = opts.rdb, stock.Keys{Prefix: "sk"}
 	} else {
 		h.rdb, h.keys = stocktest.New(t)
+		if opts.redisHook != nil {
+			h.rdb.AddHook(opts.redisHook)
+		}
 	}
 	h.broker = opts.broker
 	if h.broker == nil {
@@ -136,24 +148,18 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
-	// Buys go through the coalescing batcher, as serve runs them.
-	batcher := stock.NewBatcher(h.stock, 2, 64, 0)
-	var buyer gateway.Buyer = batcher
-	if opts.wrapBuyer != nil {
-		buyer = opts.wrapBuyer(buyer)
-	}
 	h.startPoller()
 	t.Cleanup(func() { h.stopPoll() })
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: h.auth, Stock: h.stock, Buyer: buyer, SoldOut: h.soldOut, Semaphore: sem,
+		Log: log, Auth: h.auth, Stock: h.stock, SoldOut: h.soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Admin: order.NewAdmin(h.store, h.stock),
 		Orders: order.NewOrders(h.store, order.NewLookup(h.store, h.broker), h.canceller), Signer: h.signer,
-		Publisher: order.NewPublisher(h.broker, 2*time.Second),
+		Publisher: hookedPublisher{order.NewPublisher(h.broker, 2*time.Second), h},
+		Batch:     stock.BatchConfig{Pipelines: 2, MaxCalls: 64},
 		Broker:    h.broker, Registry: reg,
 		Checks:         map[string]func(context.Context) error{"postgres": h.store.Ping, "nats": h.broker.Ping},
 		Flow:           flow,
 		IdempotencyTTL: time.Hour,
-		Hooks:          gateway.Hooks{BeforePublish: func(ctx context.Context, r stock.Reservation) error { return h.beforePublish(ctx, r) }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +198,7 @@ func runLeases(log *slog.Logger, node *stock.NodeLease, sem *stock.Semaphore) (s
 
 // buyOutcomes is the gateway's count of buy attempts that ended with outcome
 // (ACCEPTED or an error code), from its Prometheus registry.
+// An empty outcome counts every finished attempt.
 func (h *harness) buyOutcomes(outcome string) float64 {
 	h.t.Helper()
 	mfs, err := h.reg.Gather()
@@ -202,13 +209,15 @@ func (h *harness) buyOutcomes(outcome string) float64 {
 		if mf.GetName() != "seckill_buys_total" {
 			continue
 		}
+		var n float64
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
-					return m.GetCounter().GetValue()
+				if l.GetName() == "outcome" && (outcome == "" || l.GetValue() == outcome) {
+					n += m.GetCounter().GetValue()
 				}
 			}
 		}
+		return n
 	}
 	return 0
 }
@@ -236,11 +245,33 @@ func (h *harness) soldOutPaused(f func()) {
 
 func gatewaySignerFor(secret string) *gateway.Signer { return gateway.NewSigner(secret) }
 
-func (h *harness) beforePublish(ctx context.Context, r stock.Reservation) error {
-	if h.hooks.BeforePublish != nil {
-		return h.hooks.BeforePublish(ctx, r)
+// hookedPublisher is the order publisher with the harness's BeforePublish
+// hook in front: an order the hook fails is not published.
+type hookedPublisher struct {
+	p *order.Publisher
+	h *harness
+}
+
+func (hp hookedPublisher) PublishMany(ctx context.Context, rs []stock.Reservation) []error {
+	hook := hp.h.hooks.BeforePublish
+	if hook == nil {
+		return hp.p.PublishMany(ctx, rs)
 	}
-	return nil
+	errs := make([]error, len(rs))
+	send := make([]stock.Reservation, 0, len(rs))
+	at := make([]int, 0, len(rs))
+	for i, r := range rs {
+		if errs[i] = hook(ctx, r); errs[i] == nil {
+			send = append(send, r)
+			at = append(at, i)
+		}
+	}
+	if len(send) > 0 {
+		for k, err := range hp.p.PublishMany(ctx, send) {
+			errs[at[k]] = err
+		}
+	}
+	return errs
 }
 
 func (h *harness) userToken(uid int64) string {

@@ -2,9 +2,6 @@ package stock
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +20,11 @@ import (
 // goroutine, with no hand-off; calls arriving while every slot is busy ride
 // the next batch together.
 //
+// A round trip then hands the reservations it made to the Forwarder in one
+// call (order.Publisher publishes them in one flush, their acks arriving
+// together) before it wakes their callers: a buy's Redis script and its
+// order's publish are one call of Buy, top to bottom.
+//
 // With a linger, a leader that finds only its own call queued while calls
 // are arriving faster than one per linger waits up to the linger for
 // company before sending. Like Nagle or Kafka's linger.ms, this trades a
@@ -32,10 +34,12 @@ import (
 // also published and acknowledged together. A quiet gateway never lingers.
 type Batcher struct {
 	s       *Store
+	forward Forwarder
 	max     int
 	linger  time.Duration
 	slots   chan struct{} // one token per round trip in flight
-	forward Forwarder
+	script  Observer
+	fwd     Observer
 
 	mu    sync.Mutex
 	queue []*buyCall
@@ -46,19 +50,36 @@ type Batcher struct {
 	lingered    atomic.Int64
 }
 
-// A Forwarder hands on the reservations one round trip made (the gateway
-// publishes them to the order stream) and returns one error per
-// reservation.
-type Forwarder func(ctx context.Context, rs []Reservation) []error
+// A Forwarder hands on the reservations one round trip made, together,
+// and returns one error per reservation (nil: handed on). order.Publisher
+// is the one in production: it publishes them to the order stream in one
+// flush, so their acks arrive together.
+type Forwarder interface {
+	PublishMany(ctx context.Context, rs []Reservation) []error
+}
 
-// SetForward makes every round trip forward its reservations, new ones and
-// those a retried Idempotency-Key found, before it wakes their callers,
-// which then see BuyResult.Forwarded and ForwardErr. The orders of one
-// round trip are then handed on together (one flush, acks together)
-// instead of one by one as their callers wake. The round trip's slot is
-// held until the forwarder returns, so the next round gathers the buys
-// that arrive meanwhile. Set it before the first Buy.
-func (b *Batcher) SetForward(f Forwarder) { b.forward = f }
+// Observer records one latency in seconds (a prometheus.Histogram is one).
+type Observer interface {
+	Observe(seconds float64)
+}
+
+// BatchConfig shapes a Batcher.
+type BatchConfig struct {
+	// Pipelines is how many round trips may be in flight at once; below 1
+	// means 1.
+	Pipelines int
+	// MaxCalls caps the calls one round trip carries; below 1 means 256.
+	MaxCalls int
+	// Linger is how long a lone leader waits for company while calls arrive
+	// faster than one per Linger; 0 never waits.
+	Linger time.Duration
+	// ScriptSeconds, when set, observes each call's time from Buy to its
+	// script's reply (the forwarding after it excluded).
+	ScriptSeconds Observer
+	// ForwardSeconds, when set, observes each forwarded reservation's
+	// forwarding time (its round trip's PublishMany).
+	ForwardSeconds Observer
+}
 
 // BatchStats counts the batcher's work.
 type BatchStats struct {
@@ -73,42 +94,56 @@ func (b *Batcher) Stats() BatchStats {
 }
 
 type buyCall struct {
-	sent bool // taken by a round trip (guarded by Batcher.mu)
-	req  BuyRequest
-	keys []string
-	args []any
-	res  BuyResult
-	err  error
-	done chan struct{}
+	sent  bool // taken by a round trip (guarded by Batcher.mu)
+	req   BuyRequest
+	keys  []string
+	args  []any
+	res   BuyResult
+	err   error
+	start time.Time // when Buy was called
+	done  chan struct{}
 }
 
-// NewBatcher returns a batcher with `pipelines` round trips in flight at
-// most, at most maxCalls calls per round trip, and the given linger (0: never
-// wait for company).
-func NewBatcher(s *Store, pipelines, maxCalls int, linger time.Duration) *Batcher {
-	if pipelines < 1 {
-		pipelines = 1
+// NewBatcher returns a batcher over s whose round trips hand their
+// reservations to forward before they wake their callers. forward is
+// required: a buy is accepted only once its order is handed on.
+func NewBatcher(s *Store, forward Forwarder, cfg BatchConfig) *Batcher {
+	if forward == nil {
+		panic("stock: NewBatcher without a forwarder")
 	}
-	if maxCalls < 1 {
-		maxCalls = 256
+	if cfg.Pipelines < 1 {
+		cfg.Pipelines = 1
 	}
-	return &Batcher{s: s, max: maxCalls, linger: max(linger, 0), slots: make(chan struct{}, pipelines)}
+	if cfg.MaxCalls < 1 {
+		cfg.MaxCalls = 256
+	}
+	return &Batcher{s: s, forward: forward, max: cfg.MaxCalls, linger: max(cfg.Linger, 0),
+		slots: make(chan struct{}, cfg.Pipelines), script: cfg.ScriptSeconds, fwd: cfg.ForwardSeconds}
 }
 
-// Buy is Store.Buy, sent in a batch. If ctx ends while the call is still
-// queued it is withdrawn and returns ctx's error; once sent, the caller
-// cannot know whether the script ran (exactly as with a lost reply), and a
-// reservation it made is persisted by the reconciler.
+// Buy runs the buy script (Store.Buy) in a round trip shared with the
+// calls queued beside it, then hands the reservation on: a new one, or the
+// earlier one a retried Idempotency-Key found. It returns only once both
+// are done, so an accepted buy (nil error) is one whose order was handed
+// on. A forwarding failure returns the result with an error wrapping
+// ErrNotForwarded and the forwarder's: the stock stays reserved (the order
+// may have been stored anyway; the reconciler persists it if not).
+//
+// If ctx ends while the call is still queued it is withdrawn and returns
+// ctx's error; once sent, the caller cannot know whether the script ran
+// (exactly as with a lost reply), and a reservation it made is persisted
+// by the reconciler.
 func (b *Batcher) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 	keys, args, err := b.s.buyArgs(r)
 	if err != nil {
 		return BuyResult{}, err
 	}
 	c := &buyCall{req: r, keys: keys, args: args, done: make(chan struct{})}
+	now := time.Now()
+	c.start = now
 	busy := false
 	if b.linger > 0 {
-		now := time.Now().UnixNano()
-		busy = now-b.lastArrival.Swap(now) < int64(b.linger)
+		busy = now.UnixNano()-b.lastArrival.Swap(now.UnixNano()) < int64(b.linger)
 	}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
@@ -140,7 +175,9 @@ func (b *Batcher) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 			}
 			b.lead(ctx, busy)
 		case <-ctx.Done():
-			b.withdraw(c)
+			if b.withdraw(c) {
+				observe(b.script, time.Since(c.start))
+			}
 			return BuyResult{}, ctx.Err()
 		}
 	}
@@ -180,8 +217,9 @@ func (b *Batcher) lead(ctx context.Context, busy bool) {
 	}
 }
 
-// withdraw takes c out of the queue if no round trip has taken it yet.
-func (b *Batcher) withdraw(c *buyCall) {
+// withdraw takes c out of the queue if no round trip has taken it yet,
+// and says whether it did.
+func (b *Batcher) withdraw(c *buyCall) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, q := range b.queue {
@@ -190,86 +228,8 @@ func (b *Batcher) withdraw(c *buyCall) {
 			copy(b.queue[i:], b.queue[i+1:])
 			b.queue[n-1] = nil
 			b.queue = b.queue[:n-1]
-			return
+			return true
 		}
 	}
-}
-
-func (b *Batcher) exec(ctx context.Context, batch []*buyCall) {
-	finished := false
-	defer func() {
-		if finished {
-			return
-		}
-		// A panic (in the forwarder, say): the callers must not wait
-		// forever. Their outcome is unknown, as after a lost reply.
-		p := recover()
-		for _, c := range batch {
-			c.res, c.err = BuyResult{}, fmt.Errorf("stock: buy order %d: round trip failed: %v", c.req.OrderID, p)
-			close(c.done)
-		}
-		panic(p)
-	}()
-	b.batches.Add(1)
-	b.calls.Add(int64(len(batch)))
-	if len(batch) == 1 {
-		c := batch[0]
-		v, err := buyScript.Run(ctx, b.s.rdb, c.keys, c.args...).Result()
-		c.res, c.err = parseBuy(c.req, v, err)
-	} else {
-		pipe := b.s.rdb.Pipeline()
-		for _, c := range batch {
-			pipe.EvalSha(ctx, buyScript.Hash(), c.keys, c.args...)
-		}
-		cmds, _ := pipe.Exec(ctx)
-		for i, c := range batch {
-			var v any
-			var err error
-			if i < len(cmds) {
-				v, err = cmds[i].(interface{ Result() (any, error) }).Result()
-			} else {
-				err = errors.New("stock: pipeline returned fewer replies than calls")
-			}
-			if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-				// Redis restarted and forgot the script: Run loads it again.
-				v, err = buyScript.Run(ctx, b.s.rdb, c.keys, c.args...).Result()
-			}
-			c.res, c.err = parseBuy(c.req, v, err)
-		}
-	}
-	done := time.Now()
-	for _, c := range batch {
-		c.res.ScriptDone = done
-	}
-	if b.forward != nil {
-		b.forwardAll(ctx, batch)
-	}
-	finished = true
-	for _, c := range batch {
-		close(c.done)
-	}
-}
-
-// forwardAll hands the batch's reservations to the forwarder.
-func (b *Batcher) forwardAll(ctx context.Context, batch []*buyCall) {
-	var rs []Reservation
-	var calls []*buyCall
-	for _, c := range batch {
-		if c.err == nil && (!c.res.Duplicate || c.res.ReservationFound) {
-			rs = append(rs, c.res.Reservation)
-			calls = append(calls, c)
-		}
-	}
-	if len(rs) == 0 {
-		return
-	}
-	errs := b.forward(ctx, rs)
-	for i, c := range calls {
-		c.res.Forwarded = true
-		if i < len(errs) {
-			c.res.ForwardErr = errs[i]
-		} else {
-			c.res.ForwardErr = errors.New("stock: forwarder returned fewer errors than reservations")
-		}
-	}
+	return false
 }

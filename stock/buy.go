@@ -42,14 +42,6 @@ type BuyResult struct {
 	// was available: only Available == 0 means the item is really sold out
 	// (a buy of 2 with 1 left is refused too), so mark SoldOut only then.
 	Available int64
-
-	// Forwarded is set when a Batcher's forwarder already handed this
-	// call's reservation on (Batcher.SetForward); ForwardErr is its outcome.
-	Forwarded  bool
-	ForwardErr error
-	// ScriptDone is when the script's reply arrived, set by a Batcher (the
-	// call returns later when it also forwarded).
-	ScriptDone time.Time
 }
 
 // Buy runs the buy script: one atomic Redis call that checks publication, the
@@ -59,6 +51,10 @@ type BuyResult struct {
 // ErrLimitExceeded or ErrSoldOut and change nothing; any other error is an
 // infrastructure failure, after which the outcome is unknown (the reservation
 // index lets the reconciler find an order that was in fact accepted).
+//
+// Buy reserves only. The gateway buys through a Batcher, which also hands
+// the reservation on to the order stream; Buy alone serves tests, tools and
+// the bench's Redis-only baseline.
 func (s *Store) Buy(ctx context.Context, r BuyRequest) (BuyResult, error) {
 	keys, args, err := s.buyArgs(r)
 	if err != nil {

@@ -29,6 +29,11 @@ var (
 	ErrNoFreeNode = errors.New("stock: no free node id")
 	// ErrClosed: the semaphore was closed and leases no more permits.
 	ErrClosed = errors.New("stock: semaphore closed")
+	// ErrNotForwarded: the buy reserved stock but its Batcher's forwarder
+	// failed to hand the order on; the error also wraps the forwarder's.
+	// The reservation stands (the reconciler persists it), so this is an
+	// infrastructure failure, not a refusal.
+	ErrNotForwarded = errors.New("stock: order not handed on")
 )
 
 // Result codes shared by the item scripts (buy.lua, restock.lua). Each script's

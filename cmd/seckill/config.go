@@ -111,7 +111,8 @@ type BuyConfig struct {
 	CatalogRefresh time.Duration `yaml:"catalog_refresh"`
 	SoldOutRecheck time.Duration `yaml:"sold_out_recheck"`
 	// RedisPipelines is how many coalesced buy-script round trips may be in
-	// flight per gateway; 0 sends every buy on its own.
+	// flight per gateway; 0 (and below) means 1. Every buy goes through the
+	// batcher: there is no unbatched path.
 	RedisPipelines int `yaml:"redis_pipelines"`
 	// RedisLinger is how long a buy that would go to Redis alone waits for
 	// others to share its round trip, when buys arrive faster than one per

@@ -34,12 +34,6 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		TTL: cfg.Semaphore.TTL, Holder: holder,
 	})
 	soldOut := stock.NewSoldOut(sk)
-	var buyer gateway.Buyer = sk
-	if cfg.Buy.RedisPipelines > 0 {
-		batcher := stock.NewBatcher(sk, cfg.Buy.RedisPipelines, 256, cfg.Buy.RedisLinger)
-		registerBatcherMetrics(reg, batcher)
-		buyer = batcher
-	}
 	catalog := order.NewCatalog(store, 250*time.Millisecond)
 	if err := catalog.Refresh(ctx); err != nil {
 		_ = node.Release(ctx)
@@ -50,11 +44,12 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		return nil, nil, fmt.Errorf("sentinel.log_dir: %w", err)
 	}
 	srv, err := gateway.New(gateway.Deps{
-		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, Buyer: buyer, SoldOut: soldOut, Semaphore: sem,
+		Log: log, Auth: gateway.NewAuth(cfg.Auth.Secret), Stock: sk, SoldOut: soldOut, Semaphore: sem,
 		Node: node, Catalog: catalog, Admin: order.NewAdmin(store, sk),
 		Orders:    order.NewOrders(store, order.NewLookup(store, broker), order.NewCanceller(log, store, sk)),
 		Signer:    gateway.NewSigner(cfg.Payment.Secret),
 		Publisher: order.NewPublisher(broker, cfg.NATS.PublishTimeout),
+		Batch:     stock.BatchConfig{Pipelines: cfg.Buy.RedisPipelines, MaxCalls: 256, Linger: cfg.Buy.RedisLinger},
 		Broker:    broker, Registry: reg, Checks: checks,
 		Flow: gateway.FlowConfig{
 			LogDir: cfg.Sentinel.LogDir, BuyQPS: cfg.Sentinel.BuyQPS, UserQPS: cfg.Sentinel.UserQPS,
@@ -146,23 +141,4 @@ func startWorker(ctx context.Context, log *slog.Logger, cfg Config, reg *prometh
 		Every: cfg.Worker.RecoveryInterval, Settle: cfg.Worker.RecoverySettle,
 	}).Run)
 	return nil
-}
-
-// registerBatcherMetrics exports the buy batcher's counters: calls/round
-// trips is the mean batch size, which is what the linger buys.
-func registerBatcherMetrics(reg prometheus.Registerer, b *stock.Batcher) {
-	for _, c := range []struct {
-		name, help string
-		get        func(stock.BatchStats) int64
-	}{
-		{"seckill_buy_script_round_trips_total", "Round trips to Redis that carried buy scripts.",
-			func(s stock.BatchStats) int64 { return s.Batches }},
-		{"seckill_buy_script_calls_total", "Buy scripts sent in those round trips.",
-			func(s stock.BatchStats) int64 { return s.Calls }},
-		{"seckill_buy_script_lingers_total", "Round trips whose sender first waited buy.redis_linger for others.",
-			func(s stock.BatchStats) int64 { return s.Lingered }},
-	} {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
-			func() float64 { return float64(c.get(b.Stats())) }))
-	}
 }

@@ -1,32 +1,62 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"strconv"
 )
 
 // ID is an int64 id (activity, item, order, user) that travels in JSON as a
 // decimal string: JavaScript cannot hold a Snowflake id in a number. A bare
-// JSON number is accepted on input too.
+// JSON number is accepted on input too. Either way it has one spelling:
+// canonical decimal digits, no sign, no leading zero, no spaces or escapes,
+// > 0, within int64.
 type ID int64
+
+// errInvalidID is what every non-canonical id decodes to.
+var errInvalidID = errors.New("id must be a positive integer in canonical decimal")
 
 // MarshalJSON writes the id as a string.
 func (id ID) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
 }
 
-// UnmarshalJSON reads "123" or 123; anything else, or an id < 1, is an error.
+// UnmarshalJSON reads "123" or 123; anything else ("0123", "+1", " 1",
+// 1.0, 1e0, null, an id < 1 or beyond int64) is an error.
 func (id *ID) UnmarshalJSON(b []byte) error {
-	s := string(bytes.Trim(b, `"`))
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 1 {
-		return errors.New("id must be a positive integer")
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
 	}
-	*id = ID(v)
+	v, ok := ParseID(b)
+	if !ok {
+		return errInvalidID
+	}
+	*id = v
 	return nil
 }
 
 // String returns the id in decimal, as it appears in paths
 // (/api/v1/orders/{id}).
 func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
+
+// maxIDDigits is how many digits the largest int64 has.
+const maxIDDigits = 19
+
+// ParseID reads b when it is the one spelling of an id (see ID); ok is
+// false for anything else. Path parameters and JSON share it.
+func ParseID(b []byte) (id ID, ok bool) {
+	n := len(b)
+	if n == 0 || n > maxIDDigits || b[0] < '1' || b[0] > '9' {
+		return 0, false
+	}
+	if n == maxIDDigits && string(b) > "9223372036854775807" {
+		return 0, false // all digits compare bytewise like their values
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return ID(v), true
+}

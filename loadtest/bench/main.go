@@ -32,6 +32,7 @@ type options struct {
 	out, profile, readme   string
 	redisAddr, pgDSN       string
 	httpOnly               bool
+	ablate                 bool
 }
 
 func main() {
@@ -54,11 +55,15 @@ func main() {
 	flag.IntVar(&o.pending, "pending", 100_000, "pending orders whose timeouts fire")
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile (and FILE.allocs, its allocations) during the last full buy path round to this file")
 	flag.BoolVar(&o.httpOnly, "http-only", false, "run only the three HTTP cases (for iterating on the gateway; the table then has no persister or timeout rows)")
+	flag.BoolVar(&o.ablate, "ablate", false, "measure instead what each hand-written fast path saves: gateway CPU per buy with all on and with each off (SECKILL_ABLATE), rounds alternating; writes loadtest/out/ablate.md unless -out is given")
 	flag.StringVar(&o.out, "out", "loadtest/out/bench.md", "where the table is written (markdown)")
 	flag.StringVar(&o.readme, "readme", "", "also replace the block between the bench markers in this README")
 	flag.StringVar(&o.redisAddr, "redis", getenv("SECKILL_REDIS_ADDR", "127.0.0.1:6379"), "Redis")
 	flag.StringVar(&o.pgDSN, "postgres", getenv("SECKILL_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL (an admin database; the bench creates its own)")
 	flag.Parse()
+	if o.ablate && !flagSet("out") {
+		o.out = "loadtest/out/ablate.md"
+	}
 	ctx := context.Background()
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -95,6 +100,13 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer env.close()
+	if o.ablate {
+		report, err := runAblation(ctx, env, o)
+		if err != nil {
+			return err
+		}
+		return writeReport(o, report)
+	}
 
 	// Baseline and full path alternate, so drift on a shared machine
 	// touches both; each round's ratio pairs the two runs next to each other.
@@ -134,6 +146,20 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	report := render(o, pairs, results, env.gwIdle, persist, late)
+	if err := writeReport(o, report); err != nil {
+		return err
+	}
+	if o.readme != "" {
+		if err := updateReadme(o.readme, report); err != nil {
+			return err
+		}
+		log.Printf("benchmark section of %s updated", o.readme)
+	}
+	return nil
+}
+
+// writeReport prints the report and writes it to o.out.
+func writeReport(o options, report string) error {
 	fmt.Println(report)
 	if o.out != "" {
 		if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
@@ -144,13 +170,14 @@ func run(ctx context.Context, o options) error {
 		}
 		log.Printf("table written to %s", o.out)
 	}
-	if o.readme != "" {
-		if err := updateReadme(o.readme, report); err != nil {
-			return err
-		}
-		log.Printf("benchmark section of %s updated", o.readme)
-	}
 	return nil
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 const benchStart, benchEnd = "<!-- bench:start -->", "<!-- bench:end -->"
