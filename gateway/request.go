@@ -14,8 +14,6 @@ import (
 // ID is api.ID under the name buy.go and buybody.go use.
 type ID = api.ID
 
-
-
 // limitBody refuses a body larger than max: at once from Content-Length
 // (the body is never read), and while reading for chunked bodies that lie.
 func limitBody(max int64) gin.HandlerFunc {
