@@ -207,7 +207,7 @@ func TestPayCancelAndTimeoutRaceHasOneWinner(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(first))
-	h.runInBackground(func(ctx context.Context) error { return h.timeouts.Run(ctx) })
+	h.runInBackground(h.timeouts.Service().Run)
 	var paid, userCancelled sync.Map
 	ops := make([]func(), 0, 2*n)
 	for i, id := range ids {
@@ -294,8 +294,8 @@ func checkTimeliness(t *testing.T, h *harness, n int) {
 			told.Add(1)
 		}
 	}
-	h.runInBackground(func(ctx context.Context) error { return h.persister.Run(ctx) })
-	h.runInBackground(func(ctx context.Context) error { return h.timeouts.Run(ctx) })
+	h.runInBackground(h.persister.Service().Run)
+	h.runInBackground(h.timeouts.Service().Run)
 	ids := h.buyN(aid, iid, 1, n)
 	deadline := time.Now().Add(20 * time.Second)
 	// The timer reports a batch after its cancel (UPDATE and stock return)
@@ -441,7 +441,7 @@ func TestSweeperCancelsWhenTimersAreDown(t *testing.T) {
 	// The worker comes back: its sweeper (interval 200ms, grace 100ms) must
 	// close every overdue order within one interval.
 	back := time.Now()
-	h.runInBackground(h.sweeper.Run)
+	h.runInBackground(h.sweeper.Service().Run)
 	for h.countRows("activity_id = $1 AND status = 'CANCELLED' AND stock_returned", aid) < n {
 		if time.Since(back) > time.Second {
 			t.Fatalf("sweeper left %d orders open after %v", h.countRows("activity_id = $1 AND status = 'PENDING'", aid), time.Since(back))

@@ -21,6 +21,7 @@ import (
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -42,12 +43,13 @@ type harness struct {
 	stock      *stock.Store
 	store      *order.Store
 	broker     *order.Broker
-	persister  *order.Persister
-	reconciler *order.Reconciler
+	worker     *worker.Worker // built as cmd builds it, never started: tests call RunOnce
+	persister  *worker.Persister
+	reconciler *worker.Reconciler
 	canceller  *order.Canceller
-	timeouts   *order.Timeouts
-	sweeper    *order.Sweeper
-	recovery   *order.Recovery
+	timeouts   *worker.Timeouts
+	sweeper    *worker.Sweeper
+	recovery   *worker.Recovery
 	signer     *gateway.Signer
 	node       *stock.NodeLease
 	auth       *gateway.Auth
@@ -111,22 +113,12 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
-	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
-		Stream: h.broker.Config().Stream + "_TIMEOUTS", DisableSchedules: opts.noSchedules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sweeper = order.NewSweeper(log, h.store, h.canceller, order.SweeperConfig{
-		Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond, ReturnAfter: 100 * time.Millisecond})
-	h.recovery = order.NewRecovery(log, h.store, h.stock, h.broker.OrdersDrained("persister"),
-		order.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond})
 	flow := gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 100_000,
 		BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000}
 	if opts.flow != nil {
 		flow = *opts.flow
 	}
 	reg := prometheus.NewRegistry()
-	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
 	// Buys go through the coalescing batcher, as serve runs them.
@@ -154,13 +146,20 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	h.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(h.srv.Close)
 
-	h.persister, err = order.NewPersister(ctx, log, h.broker, h.store, h.stock, m,
-		order.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond}, h.timeouts.Schedule)
+	h.worker, err = worker.New(ctx, worker.Deps{Log: log, Broker: h.broker, Store: h.store, Stock: h.stock,
+		Registry: reg, Canceller: h.canceller}, worker.Config{
+		Persister:  worker.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond},
+		Timeouts:   worker.TimeoutConfig{Stream: h.broker.Config().Stream + "_TIMEOUTS", DisableSchedules: opts.noSchedules},
+		Reconciler: worker.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond},
+		Sweeper: worker.SweeperConfig{Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond,
+			ReturnAfter: 100 * time.Millisecond},
+		Recovery: worker.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.reconciler = order.NewReconciler(log, h.store, h.stock, m,
-		order.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond}, h.timeouts.Schedule)
+	h.persister, h.reconciler, h.timeouts = h.worker.Persister(0), h.worker.Reconciler(), h.worker.Timeouts()
+	h.sweeper, h.recovery = h.worker.Sweeper(), h.worker.Recovery()
 	h.admin, err = h.auth.Mint("admin", gateway.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +173,7 @@ func (h *harness) startPoller() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = h.soldOut.Run(ctx, testLogger(h.t), 200*time.Millisecond)
+		_ = h.soldOut.Service(testLogger(h.t), 200*time.Millisecond).Run(ctx)
 	}()
 	h.stopPoll = func() { cancel(); <-done }
 }

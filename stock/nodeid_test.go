@@ -101,7 +101,7 @@ func TestNodeLeaseRunStopsOnLoss(t *testing.T) {
 	f := setup(t)
 	l := f.acquireNode(t, "a", 300*time.Millisecond)
 	done := make(chan error, 1)
-	go func() { done <- l.Run(f.ctx, discardLog()) }()
+	go func() { done <- l.Service(discardLog()).Run(f.ctx) }()
 	time.Sleep(400 * time.Millisecond) // past the TTL: only renewals keep it
 	if !l.Valid() || f.rdb.Get(f.ctx, f.keys.Node(l.ID())).Val() != "a" {
 		t.Fatal("Run did not keep the lease")
