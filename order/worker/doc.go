@@ -1,6 +1,7 @@
 // Package worker is what only the worker role runs: it turns accepted orders
-// into rows and closes the orders nobody pays for. The gateway never imports
-// it; it depends on order and stock only (worker → order → stock).
+// into rows and closes the orders nobody pays for. The gateway's code never
+// imports it (its tests build one with New, as cmd does); it depends on
+// order and stock only (worker → order → stock).
 //
 // Services (each a stock/lifecycle.Service with a RunOnce that tests call):
 //

@@ -36,6 +36,7 @@ type fixture struct {
 
 type opts struct {
 	noSchedules bool
+	broker      *order.Broker // nil: an embedded one
 	cfg         worker.Config
 }
 
@@ -52,7 +53,10 @@ func setup(t *testing.T, o opts) *fixture {
 	f.store = order.NewStore(ordertest.NewPool(t))
 	f.rdb, f.keys = stocktest.New(t)
 	f.stock = stock.NewStore(f.rdb, f.keys)
-	f.broker = ordertest.NewBroker(t)
+	f.broker = o.broker
+	if f.broker == nil {
+		f.broker = ordertest.NewBroker(t)
+	}
 	f.canceller = order.NewCanceller(f.log, f.store, f.stock)
 	cfg := o.cfg
 	cfg.Persister.FetchWait = 20 * time.Millisecond

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/worker"
+	"github.com/seckill/seckill/stock/stocktest"
 )
 
 // insertOverdue persists reservations as orders whose payment window closed
@@ -118,5 +119,31 @@ func TestSweeperFinishesInterruptedReturnOnce(t *testing.T) {
 	wg.Wait()
 	if s := f.snapshot(t, aid, iid); s.Available != 2 || s.Held != 0 {
 		t.Fatalf("after the races: %+v, want the unit back exactly once", s)
+	}
+}
+
+// With the timers down, a running sweeper (interval 200ms, grace 100ms)
+// closes every overdue order within about one interval of its start.
+func TestRunningSweeperClosesOverdueWithinAnInterval(t *testing.T) {
+	t.Parallel()
+	f := setup(t, opts{cfg: worker.Config{Sweeper: worker.SweeperConfig{
+		Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond}}})
+	const n = 50
+	aid, iid := f.publish(t, n, time.Minute)
+	f.insertOverdue(t, aid, iid, n)
+	svc := f.w.Sweeper().Service()
+	back := time.Now()
+	if err := svc.Start(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.StopAndCancel()
+	stocktest.Eventually(t, 5*time.Second, func() bool {
+		return f.countRows(t, "activity_id = $1 AND status = 'CANCELLED' AND stock_returned", aid) == n
+	})
+	if took := time.Since(back); took > time.Second {
+		t.Fatalf("sweeper took %v to close %d overdue orders, want within about one interval", took, n)
+	}
+	if s := f.snapshot(t, aid, iid); s.Available != n || s.Held != 0 {
+		t.Fatalf("after sweeping: %+v", s)
 	}
 }
