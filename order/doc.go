@@ -8,13 +8,13 @@
 //
 // # Order states
 //
-//	                 payment callback (Orders.Pay)
-//	            ┌──────────────────────────────────▶ PAID (final)
-//	 PENDING ───┤
-//	            │  expire_at passed: timer (worker.Timeouts) or sweeper
-//	            ├──────────────────────────────────▶ CANCELLED, reason TIMEOUT (final)
-//	            │  owner's cancel (Orders.CancelByUser)
-//	            └──────────────────────────────────▶ CANCELLED, reason USER (final)
+//	                payment callback (Orders.Pay)
+//	           ┌──────────────────────────────────▶ PAID (final)
+//	PENDING ───┤
+//	           │  expire_at passed: timer (worker.Timeouts) or sweeper
+//	           ├──────────────────────────────────▶ CANCELLED, reason TIMEOUT (final)
+//	           │  owner's cancel (Orders.CancelByUser)
+//	           └──────────────────────────────────▶ CANCELLED, reason USER (final)
 //
 // An order is PENDING from the buy script's reservation in Redis; it becomes
 // a row when the persister (or, for a lost publish, the reconciler) inserts
