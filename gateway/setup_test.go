@@ -311,17 +311,22 @@ func (h *harness) buy(uid int64, aid, iid string, qty int64, header ...string) r
 func (h *harness) drain() {
 	h.t.Helper()
 	ctx := context.Background()
-	for empty := 0; empty < 2; {
-		n, err := h.persister.RunOnce(ctx)
+	// The signal is the persister consumer itself: nothing waiting, nothing
+	// unacked means every order published so far is a row.
+	drained := worker.OrdersDrained(h.broker, worker.PersisterDurable)
+	stocktest.Eventually(h.t, 30*time.Second, func() bool {
+		ok, err := drained(ctx)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if n == 0 {
-			empty++
-		} else {
-			empty = 0
+		if ok {
+			return true
 		}
-	}
+		if _, err := h.persister.RunOnce(ctx); err != nil {
+			h.t.Fatal(err)
+		}
+		return false
+	})
 }
 
 type itemStats struct {
