@@ -30,7 +30,8 @@
 // waits Backoff.Min, doubling per consecutive error up to Backoff.Max, plus up
 // to a fifth of that as jitter so replicas do not retry in step; the first
 // success resets it. A pass may end the service for good by returning Halt(err)
-// (the node-id lease does when it is lost); Err then reports err.
+// (the node-id lease does when it is lost); Run and Err then report err,
+// and the caller, not the loop, logs what it means.
 //
 // Tests never wait on the loop: each service exposes its own RunOnce(ctx) and
 // tests call it directly. The loop itself is tested with an injected Clock.

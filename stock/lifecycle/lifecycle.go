@@ -182,7 +182,8 @@ func (s *Service) loop(ctx context.Context) {
 		}
 		var h halt
 		if errors.As(err, &h) {
-			s.cfg.Log.Error("background service halted", "service", s.cfg.Name, "err", h.err)
+			// Not logged here: the caller gets it from Run or Err and says
+			// what it means (a lost lease stops buys).
 			s.mu.Lock()
 			s.err = h.err
 			s.mu.Unlock()
