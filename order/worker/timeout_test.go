@@ -153,7 +153,8 @@ func checkTimeouts(t *testing.T, f *fixture, n int, running bool) {
 // JetStream message schedules and the delayed-redelivery fallback, driven
 // by RunOnce and as running services.
 func TestTimeoutsCancelAtExpireNeverEarly(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: the running cases
+	// measure lateness, which the other tests' load would add to.
 	for _, tc := range []struct {
 		name        string
 		noSchedules bool
