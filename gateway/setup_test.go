@@ -111,6 +111,13 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
+	// Renew the node lease as serve does: unrenewed, it lapses locally after
+	// 8s and a test running longer (a loaded machine) gets 503 on its buys.
+	lease := node.Service(log)
+	if err := lease.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lease.StopAndCancel)
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
 	flow := gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 100_000,
