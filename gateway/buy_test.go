@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway/api"
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/stock"
-	"github.com/seckill/seckill/stock/stocktest"
 )
 
 // parallel runs f(i) for i in [0,n) on `workers` goroutines.
@@ -205,7 +205,7 @@ func TestGatewayDeathBeforePublishLosesNothing(t *testing.T) {
 	}
 	// The reservation is left alone until it is older than the reconciler's
 	// grace (200 ms), then inserted by exactly one pass.
-	stocktest.Eventually(t, 10*time.Second, func() error {
+	cluster.Eventually(t, 10*time.Second, func() error {
 		n, err := h.reconciler.RunOnce(context.Background())
 		if err != nil || n > 1 {
 			t.Fatalf("reconciler inserted %d (%v), want 0 or 1", n, err)
@@ -292,7 +292,7 @@ func TestSoldOutIsAnsweredLocallyAndLearnedBack(t *testing.T) {
 // if that takes longer than within.
 func (h *harness) buyWithin(within time.Duration, uid int64, aid, iid string) {
 	h.t.Helper()
-	stocktest.Eventually(h.t, within, func() error {
+	cluster.Eventually(h.t, within, func() error {
 		if r := h.buy(uid, aid, iid, 1); r.Status != 202 {
 			return fmt.Errorf("user %d: buy not accepted: %d %s", uid, r.Status, r.Body)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/stock/stocktest"
 )
 
@@ -101,7 +102,7 @@ func TestRedisOutageOpensBreakerAndRecovers(t *testing.T) {
 	// Redis comes back empty (no persistence): the breaker half-opens, the
 	// buy script finds no state, recovery rebuilds it from PostgreSQL.
 	srv.Start()
-	stocktest.Eventually(t, 10*time.Second, func() error {
+	cluster.Eventually(t, 10*time.Second, func() error {
 		if _, err := h.recovery.RunOnce(context.Background()); err != nil {
 			return fmt.Errorf("recovery pass: %w", err)
 		}
@@ -209,7 +210,7 @@ func TestClientsWhoLeaveDoNotOpenTheBreaker(t *testing.T) {
 	// The handlers finish after their clients left: wait until all ten
 	// have counted their outcome (after the breaker saw it), or the buy
 	// below could pass before the breaker was fed.
-	stocktest.Eventually(t, 10*time.Second, func() error {
+	cluster.Eventually(t, 10*time.Second, func() error {
 		if n := h.buyOutcomes(""); n != 10 {
 			return fmt.Errorf("%v of 10 abandoned buys finished", n)
 		}

@@ -21,8 +21,10 @@ import (
 
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/gateway/api"
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/stocktest"
 )
@@ -44,12 +46,13 @@ type harness struct {
 	stock      *stock.Store
 	store      *order.Store
 	broker     *order.Broker
-	persister  *order.Persister
-	reconciler *order.Reconciler
+	worker     *worker.Worker // built as cmd builds it, never started: tests call RunOnce
+	persister  *worker.Persister
+	reconciler *worker.Reconciler
 	canceller  *order.Canceller
-	timeouts   *order.Timeouts
-	sweeper    *order.Sweeper
-	recovery   *order.Recovery
+	timeouts   *worker.Timeouts
+	sweeper    *worker.Sweeper
+	recovery   *worker.Recovery
 	signer     *gateway.Signer
 	node       *stock.NodeLease
 	auth       *gateway.Auth
@@ -126,18 +129,9 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 		Name: "buy", Capacity: 512, Block: 32, TTL: 5 * time.Second, Holder: holder,
 	})
 	t.Cleanup(func() { _ = sem.Close(context.Background()); _ = node.Release(context.Background()) })
-	h.sem = sem
+	h.sem = sem // its lease and the node's are renewed by startPoller, as serve renews them
 	h.signer = gateway.NewSigner(testSecret + "-payments")
 	h.canceller = order.NewCanceller(log, h.store, h.stock)
-	h.timeouts, err = order.OpenTimeouts(ctx, log, h.broker, h.store, h.canceller, order.TimeoutConfig{
-		Stream: h.broker.Config().Stream + "_TIMEOUTS", DisableSchedules: opts.noSchedules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sweeper = order.NewSweeper(log, h.store, h.canceller, order.SweeperConfig{
-		Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond, ReturnAfter: 100 * time.Millisecond})
-	h.recovery = order.NewRecovery(log, h.store, h.stock, h.broker.OrdersDrained("persister"),
-		order.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond})
 	flow := gateway.FlowConfig{LogDir: sentinelLogDir, BuyQPS: 1e6, UserQPS: 100_000,
 		BreakerErrors: 1e6, BreakerWindowMs: 1000, BreakerRetryMs: 1000}
 	if opts.flow != nil {
@@ -145,7 +139,6 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	}
 	reg := prometheus.NewRegistry()
 	h.reg = reg
-	m := order.NewMetrics(reg)
 	catalog := order.NewCatalog(h.store, 50*time.Millisecond)
 	h.soldOut = stock.NewSoldOut(h.stock)
 	h.startPoller()
@@ -167,13 +160,20 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	h.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(h.srv.Close)
 
-	h.persister, err = order.NewPersister(ctx, log, h.broker, h.store, h.stock, m,
-		order.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond}, h.timeouts.Schedule)
+	h.worker, err = worker.New(ctx, worker.Deps{Log: log, Broker: h.broker, Store: h.store, Stock: h.stock,
+		Registry: reg, Canceller: h.canceller}, worker.Config{
+		Persister:  worker.PersisterConfig{BatchSize: 500, FetchWait: 50 * time.Millisecond},
+		Timeouts:   worker.TimeoutConfig{Stream: h.broker.Config().Stream + "_TIMEOUTS", DisableSchedules: opts.noSchedules},
+		Reconciler: worker.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond},
+		Sweeper: worker.SweeperConfig{Every: 200 * time.Millisecond, Grace: 100 * time.Millisecond,
+			ReturnAfter: 100 * time.Millisecond},
+		Recovery: worker.RecoveryConfig{Every: 100 * time.Millisecond, Settle: 300 * time.Millisecond},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.reconciler = order.NewReconciler(log, h.store, h.stock, m,
-		order.ReconcilerConfig{Grace: 200 * time.Millisecond, Every: 100 * time.Millisecond}, h.timeouts.Schedule)
+	h.persister, h.reconciler, h.timeouts = h.worker.Persister(0), h.worker.Reconciler(), h.worker.Timeouts()
+	h.sweeper, h.recovery = h.worker.Sweeper(), h.worker.Recovery()
 	h.admin, err = h.auth.Mint("admin", gateway.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -190,9 +190,9 @@ func runLeases(log *slog.Logger, node *stock.NodeLease, sem *stock.Semaphore) (s
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	if node != nil {
-		wg.Go(func() { _ = node.Run(ctx, log) })
+		wg.Go(func() { _ = node.Service(log).Run(ctx) })
 	}
-	wg.Go(func() { _ = sem.Run(ctx, log) })
+	wg.Go(func() { _ = sem.Service(log).Run(ctx) })
 	return func() { cancel(); wg.Wait() }
 }
 
@@ -229,7 +229,7 @@ func (h *harness) startPoller() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = h.soldOut.Run(ctx, testLogger(h.t), 200*time.Millisecond)
+		_ = h.soldOut.Service(testLogger(h.t), 200*time.Millisecond).Run(ctx)
 	}()
 	stopLeases := runLeases(testLogger(h.t), h.node, h.sem)
 	h.stopPoll = func() { cancel(); <-done; stopLeases() }
@@ -401,17 +401,22 @@ func (h *harness) id(s string) api.ID {
 func (h *harness) drain() {
 	h.t.Helper()
 	ctx := context.Background()
-	for empty := 0; empty < 2; {
-		n, err := h.persister.RunOnce(ctx)
+	// The signal is the persister consumer itself: nothing waiting, nothing
+	// unacked means every order published so far is a row.
+	drained := worker.OrdersDrained(h.broker, worker.PersisterDurable)
+	cluster.Eventually(h.t, 30*time.Second, func() bool {
+		ok, err := drained(ctx)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if n == 0 {
-			empty++
-		} else {
-			empty = 0
+		if ok {
+			return true
 		}
-	}
+		if _, err := h.persister.RunOnce(ctx); err != nil {
+			h.t.Fatal(err)
+		}
+		return false
+	})
 }
 
 // stats returns the stats of the activity's only item.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/stock"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // Catalog is a gateway's in-memory view of the published items, so the buy
@@ -20,19 +21,17 @@ type Catalog struct {
 	now        func() time.Time
 
 	mu          sync.RWMutex
-	items       map[itemKey]CatalogItem
+	items       map[stock.ItemRef]CatalogItem
 	refreshedAt time.Time
 	refreshMu   sync.Mutex
 }
 
-type itemKey struct{ aid, iid int64 }
-
-// NewCatalog returns an empty catalog; call Refresh or Run to fill it.
+// NewCatalog returns an empty catalog; call Refresh (or run its Service) to fill it.
 func NewCatalog(st *Store, minRefresh time.Duration) *Catalog {
 	if minRefresh <= 0 {
 		minRefresh = 250 * time.Millisecond
 	}
-	return &Catalog{store: st, minRefresh: minRefresh, now: time.Now, items: map[itemKey]CatalogItem{}}
+	return &Catalog{store: st, minRefresh: minRefresh, now: time.Now, items: map[stock.ItemRef]CatalogItem{}}
 }
 
 // Item returns a published item. ok is false when the item is unknown, not
@@ -63,7 +62,7 @@ func (c *Catalog) Item(ctx context.Context, aid, iid int64) (CatalogItem, bool, 
 func (c *Catalog) lookup(aid, iid int64) (CatalogItem, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	it, ok := c.items[itemKey{aid, iid}]
+	it, ok := c.items[stock.ItemRef{ActivityID: aid, ItemID: iid}]
 	return it, ok
 }
 
@@ -87,13 +86,13 @@ func (c *Catalog) Refresh(ctx context.Context) error {
 
 func (c *Catalog) refresh(ctx context.Context) error {
 	now := c.now()
-	items, err := c.store.PublishedItems(ctx, now.Add(-24*time.Hour))
+	items, err := c.store.LiveItems(ctx, now)
 	if err != nil {
 		return err
 	}
-	m := make(map[itemKey]CatalogItem, len(items))
+	m := make(map[stock.ItemRef]CatalogItem, len(items))
 	for _, it := range items {
-		m[itemKey{it.ActivityID, it.ItemID}] = it
+		m[stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}] = it
 	}
 	c.mu.Lock()
 	c.items, c.refreshedAt = m, now
@@ -101,8 +100,8 @@ func (c *Catalog) refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes the catalog every interval until ctx is done, so other
+// Service refreshes the catalog every interval while it runs, so other
 // gateways' publishes are seen within that interval.
-func (c *Catalog) Run(ctx context.Context, log *slog.Logger, every time.Duration) error {
-	return stock.Loop(ctx, log, "catalog", every, c.Refresh)
+func (c *Catalog) Service(log *slog.Logger, every time.Duration) *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "catalog", Every: every, Log: log}, c.Refresh)
 }

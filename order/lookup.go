@@ -30,7 +30,7 @@ func (l *Lookup) Order(ctx context.Context, id int64) (Order, error) {
 	raw, err := l.b.orders.GetLastMsgForSubject(ctx, l.b.OrderSubject(id))
 	switch {
 	case err == nil:
-		return decodeCreated(raw.Data)
+		return DecodeCreated(raw.Data)
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return l.store.Order(ctx, id)
 	default:

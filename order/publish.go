@@ -115,8 +115,8 @@ func (p *Publisher) wrap(orderID int64, err error) error {
 	return fmt.Errorf("order: publish order %d: %w", orderID, err)
 }
 
-// decodeCreated reads an order-created message back into a PENDING order.
-func decodeCreated(data []byte) (Order, error) {
+// DecodeCreated reads an order-created message back into a PENDING order.
+func DecodeCreated(data []byte) (Order, error) {
 	var r stock.Reservation
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Order{}, fmt.Errorf("order: decode order-created message: %w", err)

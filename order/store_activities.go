@@ -110,6 +110,18 @@ func (s *Store) MarkPublished(ctx context.Context, id int64) (Activity, error) {
 	return a, nil
 }
 
+// LiveFor is how long after its window ends an item still matters to the
+// background services: its orders may be pending and its reservations may
+// still need reconciling or rebuilding.
+const LiveFor = 24 * time.Hour
+
+// LiveItems is the one definition of the items that matter at now: published,
+// and on sale, upcoming or ended less than LiveFor ago. The catalog, the
+// reconciler and Redis recovery all read it.
+func (s *Store) LiveItems(ctx context.Context, now time.Time) ([]CatalogItem, error) {
+	return s.PublishedItems(ctx, now.Add(-LiveFor))
+}
+
 // PublishedItems lists the items of PUBLISHED activities whose window ends
 // after endedAfter, ordered by activity and item id. Pass the current time to
 // get what is on sale or about to be; pass an earlier time to include

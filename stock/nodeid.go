@@ -12,6 +12,8 @@ import (
 
 	"github.com/bwmarrin/snowflake"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // NodeCount is the number of Snowflake node ids: bwmarrin/snowflake's default
@@ -107,23 +109,18 @@ func (l *NodeLease) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-// Run renews the lease every ttl/3 until ctx is done (returning nil) or the
-// lease is lost (returning ErrLeaseLost, so the caller can stop serving or
-// acquire a new node id).
-func (l *NodeLease) Run(ctx context.Context, log *slog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	_ = Loop(ctx, log, "stock.nodeid/"+strconv.FormatInt(l.id, 10), l.ttl/3, func(ctx context.Context) error {
-		err := l.RunOnce(ctx)
-		if errors.Is(err, ErrLeaseLost) {
-			cancel()
-		}
-		return err
-	})
-	if l.lost.Load() {
-		return ErrLeaseLost
-	}
-	return nil
+// Service renews the lease every ttl/3 (RunOnce) while it runs. Losing the
+// lease halts it: its Run and Err then report ErrLeaseLost, so the caller
+// can stop serving or acquire a new node id.
+func (l *NodeLease) Service(log *slog.Logger) *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "stock.nodeid/" + strconv.FormatInt(l.id, 10), Every: l.ttl / 3, Log: log},
+		func(ctx context.Context) error {
+			err := l.RunOnce(ctx)
+			if errors.Is(err, ErrLeaseLost) {
+				return lifecycle.Halt(err)
+			}
+			return err
+		})
 }
 
 // Release stops minting ids at once and frees the node id if this holder

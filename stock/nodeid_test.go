@@ -123,8 +123,8 @@ func TestNodeLeaseRunStopsOnLoss(t *testing.T) {
 	f := setup(t)
 	l := f.acquireNode(t, "a", 300*time.Millisecond)
 	done := make(chan error, 1)
-	go func() { done <- l.Run(f.ctx, discardLog()) }()
-	time.Sleep(400 * time.Millisecond) // past the TTL: only renewals keep it
+	go func() { done <- l.Service(discardLog()).Run(f.ctx) }()
+	time.Sleep(400 * time.Millisecond) // time is the subject: past the TTL, only renewals keep it
 	if !l.Valid() || f.rdb.Get(f.ctx, f.keys.Node(l.ID())).Val() != "a" {
 		t.Fatal("Run did not keep the lease")
 	}
@@ -147,7 +147,7 @@ func TestNodeLeaseExpiresLocallyWithoutRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Valid until TTL less a fifth (200ms), well before Redis drops the key.
-	time.Sleep(210 * time.Millisecond)
+	time.Sleep(210 * time.Millisecond) // time is the subject: the local deadline passes
 	if _, err := l.NextID(); !errors.Is(err, stock.ErrLeaseLost) {
 		t.Errorf("NextID past the local deadline = %v, want ErrLeaseLost", err)
 	}

@@ -44,7 +44,7 @@ func TestReservationsLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		placed = append(placed, res.Reservation)
-		time.Sleep(2 * time.Millisecond) // distinct created_ms, so "oldest first" is checkable
+		time.Sleep(2 * time.Millisecond) // time is the subject: distinct created_ms, so "oldest first" is checkable
 	}
 
 	got, found, err := f.store.Reservation(f.ctx, testAID, testIID, placed[1].OrderID)

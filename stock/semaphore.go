@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // SemaphoreConfig configures a distributed semaphore.
@@ -213,11 +215,11 @@ func (s *Semaphore) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-// Run renews the lease every TTL/3 until ctx is done. It does not give the
-// permits back: call Close after Run returns (and after the HTTP server
-// stopped handing out work).
-func (s *Semaphore) Run(ctx context.Context, log *slog.Logger) error {
-	return Loop(ctx, log, "stock.semaphore", s.ttl/3, s.RunOnce)
+// Service renews the lease every TTL/3 (RunOnce) while it runs. Stopping it
+// does not give the permits back: call Close after it stopped (and after
+// the HTTP server stopped handing out work).
+func (s *Semaphore) Service(log *slog.Logger) *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "stock.semaphore", Every: s.ttl / 3, Log: log}, s.RunOnce)
 }
 
 // Close gives back every permit this process leased; later Acquires that

@@ -120,7 +120,7 @@ func TestSemaphoreConcurrentNeverExceedsCapacity(t *testing.T) {
 			n := inFlight.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // time is the subject: hold the permit so holders overlap
 			inFlight.Add(-1)
 			rel()
 		})
@@ -144,7 +144,7 @@ func TestSemaphoreCrashedHolderIsPurged(t *testing.T) {
 	if _, err := live.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
 		t.Fatalf("acquire while full = %v, want ErrBusy", err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // time is the subject: the crashed holder's 300ms lease lapses
 	acquireN(t, live, 10)
 
 	// The crashed holder comes back: its renewal finds the lease gone and
@@ -166,7 +166,7 @@ func TestSemaphoreRenewKeepsLease(t *testing.T) {
 	s := f.newSem("a", 10, 3, 600*time.Millisecond)
 	acquireN(t, s, 4)
 	for range 4 {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // time is the subject: renewals carry the lease past its TTL
 		if err := s.RunOnce(f.ctx); err != nil {
 			t.Fatal(err)
 		}

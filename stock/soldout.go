@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// itemID identifies one item of one activity.
-type itemID struct{ aid, iid int64 }
+	"github.com/seckill/seckill/stock/lifecycle"
+)
 
 // SoldOut is a gateway-local cache of items known to be sold out, so a request
 // for one is refused without any Redis call. Stock can come back (cancelled
@@ -26,7 +25,7 @@ type itemID struct{ aid, iid int64 }
 // skipped when the flag is already in the wanted state.
 type SoldOut struct {
 	store *Store
-	flags atomic.Pointer[map[itemID]uint64] // item -> generation of its Mark
+	flags atomic.Pointer[map[ItemRef]uint64] // item -> generation of its Mark
 
 	mu  sync.Mutex // serialises writers of flags
 	gen uint64     // last generation handed out; guarded by mu
@@ -35,13 +34,13 @@ type SoldOut struct {
 // NewSoldOut returns an empty cache that re-checks items through s.
 func NewSoldOut(s *Store) *SoldOut {
 	c := &SoldOut{store: s}
-	c.flags.Store(&map[itemID]uint64{})
+	c.flags.Store(&map[ItemRef]uint64{})
 	return c
 }
 
 // Known reports whether the item is flagged sold out. No Redis, no lock.
 func (c *SoldOut) Known(aid, iid int64) bool {
-	_, ok := (*c.flags.Load())[itemID{aid, iid}]
+	_, ok := (*c.flags.Load())[ItemRef{aid, iid}]
 	return ok
 }
 
@@ -55,28 +54,28 @@ func (c *SoldOut) Mark(aid, iid int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := *c.flags.Load()
-	if _, ok := old[itemID{aid, iid}]; ok {
+	if _, ok := old[ItemRef{aid, iid}]; ok {
 		return
 	}
 	next := maps.Clone(old)
 	c.gen++
-	next[itemID{aid, iid}] = c.gen
+	next[ItemRef{aid, iid}] = c.gen
 	c.flags.Store(&next)
 }
 
 // Clear removes the item's flag, for example after stock was returned.
 func (c *SoldOut) Clear(aid, iid int64) {
-	c.clearIf(map[itemID]uint64{{aid, iid}: 0}, false)
+	c.clearIf(map[ItemRef]uint64{{aid, iid}: 0}, false)
 }
 
 // clearIf removes the given items' flags. With sameGen it removes only flags
 // still at the generation recorded, so a Mark that raced with a RunOnce
 // check is not undone by that check's stale answer.
-func (c *SoldOut) clearIf(items map[itemID]uint64, sameGen bool) {
+func (c *SoldOut) clearIf(items map[ItemRef]uint64, sameGen bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := *c.flags.Load()
-	var next map[itemID]uint64
+	var next map[ItemRef]uint64
 	for id, gen := range items {
 		cur, ok := old[id]
 		if !ok || (sameGen && cur != gen) {
@@ -100,26 +99,26 @@ func (c *SoldOut) RunOnce(ctx context.Context) error {
 	if len(marked) == 0 {
 		return nil
 	}
-	ids := make([]itemID, 0, len(marked))
+	ids := make([]ItemRef, 0, len(marked))
 	cmds := make([]*redis.StringCmd, 0, len(marked))
 	_, err := c.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for id := range marked {
 			ids = append(ids, id)
-			cmds = append(cmds, p.HGet(ctx, c.store.keys.Item(id.aid, id.iid), "stock"))
+			cmds = append(cmds, p.HGet(ctx, c.store.keys.Item(id.ActivityID, id.ItemID), "stock"))
 		}
 		return nil
 	})
 	if err != nil && !isNil(err) {
 		return fmt.Errorf("stock: sold-out check of %d items: %w", len(ids), err)
 	}
-	back := make(map[itemID]uint64)
+	back := make(map[ItemRef]uint64)
 	for i, cmd := range cmds {
 		n, err := cmd.Int64()
 		switch {
 		case isNil(err):
 			back[ids[i]] = marked[ids[i]]
 		case err != nil:
-			return fmt.Errorf("stock: sold-out check of item %d/%d: %w", ids[i].aid, ids[i].iid, err)
+			return fmt.Errorf("stock: sold-out check of item %d/%d: %w", ids[i].ActivityID, ids[i].ItemID, err)
 		case n > 0:
 			back[ids[i]] = marked[ids[i]]
 		}
@@ -130,8 +129,8 @@ func (c *SoldOut) RunOnce(ctx context.Context) error {
 	return nil
 }
 
-// Run calls RunOnce every interval until ctx is done (500ms in production, so
-// returned stock is sold again within a second). It returns nil on ctx done.
-func (c *SoldOut) Run(ctx context.Context, log *slog.Logger, every time.Duration) error {
-	return Loop(ctx, log, "stock.soldout", every, c.RunOnce)
+// Service calls RunOnce every interval while it runs (500ms in production,
+// so returned stock is sold again within a second).
+func (c *SoldOut) Service(log *slog.Logger, every time.Duration) *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "stock.soldout", Every: every, Log: log}, c.RunOnce)
 }

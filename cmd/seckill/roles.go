@@ -13,6 +13,7 @@ import (
 
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 )
 
@@ -63,7 +64,7 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		return nil, nil, err
 	}
 	goRun(func(ctx context.Context) error {
-		if err := node.Run(ctx, log); err != nil {
+		if err := node.Service(log).Run(ctx); err != nil {
 			// Buys already answer 503 (NextID refuses); /readyz says why, so
 			// the orchestrator replaces this gateway.
 			log.Error("snowflake node lease lost; this gateway no longer accepts buys", "node", node.ID(), "err", err)
@@ -76,9 +77,9 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 		}
 		return nil
 	}
-	goRun(func(ctx context.Context) error { return sem.Run(ctx, log) })
-	goRun(func(ctx context.Context) error { return soldOut.Run(ctx, log, cfg.Buy.SoldOutRecheck) })
-	goRun(func(ctx context.Context) error { return catalog.Run(ctx, log, cfg.Buy.CatalogRefresh) })
+	goRun(sem.Service(log).Run)
+	goRun(soldOut.Service(log, cfg.Buy.SoldOutRecheck).Run)
+	goRun(catalog.Service(log, cfg.Buy.CatalogRefresh).Run)
 	cleanup := []func(context.Context){
 		func(ctx context.Context) {
 			if err := sem.Close(ctx); err != nil {
@@ -104,41 +105,36 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// persisterDurable is the JetStream consumer all workers share.
-const persisterDurable = "persister"
-
-// startWorker wires the background services: persisters (their after-persist
-// hook arms the payment timers), the timers, the reconciler, the sweeper and
-// Redis recovery.
+// startWorker builds and starts the worker role (order/worker): persisters
+// arming payment timers, the timers, the reconciler, the sweeper and Redis
+// recovery. The caller stops it with Stop before closing the clients.
 func startWorker(ctx context.Context, log *slog.Logger, cfg Config, reg *prometheus.Registry, sk *stock.Store,
-	store *order.Store, broker *order.Broker, goRun func(func(context.Context) error)) error {
-	m := order.NewMetrics(reg)
-	canceller := order.NewCanceller(log, store, sk)
-	timeouts, err := order.OpenTimeouts(ctx, log, broker, store, canceller, order.TimeoutConfig{
-		Stream: cfg.NATS.TimeoutStream, Batch: cfg.Worker.TimeoutBatch,
-		FallbackMaxAckPending: cfg.NATS.FallbackMaxAckPending, DisableSchedules: cfg.NATS.Schedules == "off",
-	})
+	store *order.Store, broker *order.Broker) (*worker.Worker, error) {
+	w, err := worker.New(ctx, worker.Deps{Log: log, Broker: broker, Store: store, Stock: sk, Registry: reg},
+		workerConfig(cfg))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pcfg := order.PersisterConfig{Durable: persisterDurable, BatchSize: cfg.Worker.BatchSize,
-		FetchWait: cfg.Worker.FetchWait, AckWait: cfg.Worker.AckWait}
-	for i := 0; i < max(1, cfg.Worker.Persisters); i++ {
-		p, err := order.NewPersister(ctx, log, broker, store, sk, m, pcfg, timeouts.Schedule)
-		if err != nil {
-			return err
-		}
-		goRun(p.Run)
+	// The services' passes run under their own context: Stop ends them.
+	if err := w.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
 	}
-	goRun(timeouts.Run)
-	goRun(order.NewReconciler(log, store, sk, m, order.ReconcilerConfig{
-		Grace: cfg.Worker.ReconcileGrace, Every: cfg.Worker.ReconcileInterval,
-	}, timeouts.Schedule).Run)
-	goRun(order.NewSweeper(log, store, canceller, order.SweeperConfig{
-		Every: cfg.Worker.SweepInterval, Grace: cfg.Worker.SweepGrace, ReturnAfter: cfg.Worker.ReturnRetryAfter,
-	}).Run)
-	goRun(order.NewRecovery(log, store, sk, broker.OrdersDrained(persisterDurable), order.RecoveryConfig{
-		Every: cfg.Worker.RecoveryInterval, Settle: cfg.Worker.RecoverySettle,
-	}).Run)
-	return nil
+	return w, nil
+}
+
+// workerConfig maps the worker and NATS config keys onto the worker's services.
+func workerConfig(cfg Config) worker.Config {
+	return worker.Config{
+		Persisters: cfg.Worker.Persisters,
+		Persister: worker.PersisterConfig{BatchSize: cfg.Worker.BatchSize,
+			FetchWait: cfg.Worker.FetchWait, AckWait: cfg.Worker.AckWait},
+		Timeouts: worker.TimeoutConfig{
+			Stream: cfg.NATS.TimeoutStream, Batch: cfg.Worker.TimeoutBatch,
+			FallbackMaxAckPending: cfg.NATS.FallbackMaxAckPending, DisableSchedules: cfg.NATS.Schedules == "off",
+		},
+		Reconciler: worker.ReconcilerConfig{Grace: cfg.Worker.ReconcileGrace, Every: cfg.Worker.ReconcileInterval},
+		Sweeper: worker.SweeperConfig{Every: cfg.Worker.SweepInterval, Grace: cfg.Worker.SweepGrace,
+			ReturnAfter: cfg.Worker.ReturnRetryAfter},
+		Recovery: worker.RecoveryConfig{Every: cfg.Worker.RecoveryInterval, Settle: cfg.Worker.RecoverySettle},
+	}
 }

@@ -17,12 +17,14 @@ import (
 
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 )
 
 // serve runs the process until ctx is cancelled (SIGTERM), then shuts down
 // in this order: stop accepting HTTP and finish in-flight requests; stop the
-// background loops (the persister finishes its batch); give back the
+// worker (order/worker's doc.go: intake, closers, recovery; the persister
+// finishes its batch); stop the gateway's background loops; give back the
 // semaphore permits and the node-id lease; close NATS (drain), Redis,
 // PostgreSQL. Senders stop before the things they send to.
 func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error {
@@ -75,10 +77,19 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 
 	var handler http.Handler
 	var cleanup []func(context.Context)
-	// release stops the background loops, then gives back the semaphore
-	// permits and the node-id lease, with time of its own: a shutdown that
-	// used up its budget on HTTP must still release them.
+	var wk *worker.Worker
+	// release stops the worker (soft: batches in hand are finished), then the
+	// gateway's background loops, then gives back the semaphore permits and
+	// the node-id lease, with time of its own: a shutdown that used up its
+	// budget on HTTP must still release them.
 	release := func() {
+		if wk != nil {
+			// A batch in hand is redelivered after AckWait anyway: the soft
+			// stop has that long before it turns hard.
+			wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Worker.AckWait)
+			wk.Stop(wctx)
+			wcancel()
+		}
 		stopBG()
 		wg.Wait()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -98,10 +109,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 		handler = gateway.NewOps(log, reg, checks)
 	}
 	if role == "all" || role == "worker" {
-		if err := startWorker(ctx, log, cfg, reg, sk, store, broker, goRun); err != nil {
+		w, err := startWorker(ctx, log, cfg, reg, sk, store, broker)
+		if err != nil {
 			release()
 			return err
 		}
+		wk = w
 	}
 
 	srv := &http.Server{

@@ -18,6 +18,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 )
 
@@ -248,7 +249,7 @@ func (e *env) benchTimeouts(ctx context.Context, o options) (lateResult, error) 
 			return lateResult{}, err
 		}
 	}
-	tm, err := order.OpenTimeouts(ctx, benchLogger(), e.broker, e.store, nil, order.TimeoutConfig{})
+	tm, err := worker.OpenTimeouts(ctx, benchLogger(), e.broker, e.store, nil, worker.TimeoutConfig{})
 	if err != nil {
 		return lateResult{}, err
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -32,13 +33,29 @@ func WaitUntil(ctx context.Context, within time.Duration, ok func(context.Contex
 	}
 }
 
-// Eventually fails the test unless cond returns nil within the given time;
-// the failure quotes cond's last error. cond runs on the test's goroutine.
-func Eventually(t testing.TB, within time.Duration, cond func() error) {
+// Eventually fails the test unless cond holds within the given time. cond
+// is either a func() bool or a func() error (nil means it holds, and the
+// failure quotes the last error). It is the one way seckill's tests wait for
+// something another goroutine or process does: the condition is the signal,
+// checked every pollEvery, and nothing relies on a fixed sleep being long
+// enough. cond runs on the test's goroutine, so it may call t.Fatal.
+func Eventually[C func() bool | func() error](t testing.TB, within time.Duration, cond C) {
 	t.Helper()
+	check := func() error {
+		switch c := any(cond).(type) {
+		case func() bool:
+			if !c() {
+				return errors.New("condition not met")
+			}
+			return nil
+		case func() error:
+			return c()
+		}
+		panic("unreachable")
+	}
 	var last error
 	if !WaitUntil(context.Background(), within, func(context.Context) bool {
-		last = cond()
+		last = check()
 		return last == nil
 	}) {
 		t.Fatalf("not within %v: %v", within, last)

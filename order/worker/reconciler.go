@@ -1,4 +1,4 @@
-package order
+package worker
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/stock"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // ReconcilerConfig tunes the reconciler.
@@ -33,7 +36,7 @@ type Reconciler struct {
 }
 
 // NewReconciler returns a reconciler; after is the same hook the persister runs.
-func NewReconciler(log *slog.Logger, st *Store, sk *stock.Store, m *Metrics, cfg ReconcilerConfig, after AfterPersist) *Reconciler {
+func NewReconciler(log *slog.Logger, st *order.Store, sk *stock.Store, m *Metrics, cfg ReconcilerConfig, after AfterPersist) *Reconciler {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 10 * time.Second
 	}
@@ -46,21 +49,24 @@ func NewReconciler(log *slog.Logger, st *Store, sk *stock.Store, m *Metrics, cfg
 	return &Reconciler{sink: newSink(log, st, sk, m, after), cfg: cfg, now: time.Now}
 }
 
-// Run reconciles every cfg.Every until ctx is done.
-func (r *Reconciler) Run(ctx context.Context) error {
-	return stock.Loop(ctx, r.log, "reconciler", r.cfg.Every, func(ctx context.Context) error {
-		_, err := r.RunOnce(ctx)
-		return err
-	})
+// Service reconciles every cfg.Every while it runs.
+func (r *Reconciler) Service() *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "reconciler", Every: r.cfg.Every, Log: r.log,
+		// A PostgreSQL outage slows the passes down to a quarter of the pace.
+		Backoff: lifecycle.Backoff{Min: r.cfg.Every, Max: 4 * r.cfg.Every}},
+		func(ctx context.Context) error {
+			_, err := r.RunOnce(ctx)
+			return err
+		})
 }
 
 // RunOnce makes one pass over every live published item and returns how many
 // orders it inserted.
 func (r *Reconciler) RunOnce(ctx context.Context) (int64, error) {
 	now := r.now()
-	// Items whose window closed a day ago cannot get new reservations, but
+	// Items whose window closed recently cannot get new reservations, but
 	// may still hold stale ones from the last minutes of the sale.
-	items, err := r.store.PublishedItems(ctx, now.Add(-24*time.Hour))
+	items, err := r.store.LiveItems(ctx, now)
 	if err != nil {
 		return 0, err
 	}
@@ -80,14 +86,14 @@ func (r *Reconciler) RunOnce(ctx context.Context) (int64, error) {
 	return total, errors.Join(errs...)
 }
 
-func (r *Reconciler) reconcileItem(ctx context.Context, it CatalogItem, olderThan time.Time) (int64, int, error) {
+func (r *Reconciler) reconcileItem(ctx context.Context, it order.CatalogItem, olderThan time.Time) (int64, int, error) {
 	stale, err := r.stock.StaleReservations(ctx, it.ActivityID, it.ItemID, olderThan, r.cfg.Batch)
 	if err != nil || len(stale) == 0 {
 		return 0, 0, err
 	}
-	orders := make([]Order, len(stale))
+	orders := make([]order.Order, len(stale))
 	for i, res := range stale {
-		orders[i] = FromReservation(res)
+		orders[i] = order.FromReservation(res)
 	}
 	n, err := r.persist(ctx, orders)
 	if err != nil {

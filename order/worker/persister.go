@@ -1,4 +1,4 @@
-package order
+package worker
 
 import (
 	"context"
@@ -10,13 +10,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/seckill/seckill/stock"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // AfterPersist runs for every persisted batch (new and already-present
 // orders alike) before the messages are acked: payment-timeout scheduling
 // hooks in here. It must be idempotent; an error leaves the batch unacked so
 // it is redelivered.
-type AfterPersist func(ctx context.Context, orders []Order) error
+type AfterPersist func(ctx context.Context, orders []order.Order) error
 
 // PersisterConfig tunes the persister.
 type PersisterConfig struct {
@@ -39,7 +42,7 @@ type Persister struct {
 // reconciler: insert, clear reservations, after-persist hook. Every step is
 // idempotent, so any number of workers may persist the same order.
 type sink struct {
-	store *Store
+	store *order.Store
 	stock *stock.Store
 	after AfterPersist
 	m     *Metrics
@@ -47,7 +50,7 @@ type sink struct {
 }
 
 // NewPersister creates (or binds to) the durable pull consumer.
-func NewPersister(ctx context.Context, log *slog.Logger, b *Broker, st *Store, sk *stock.Store, m *Metrics, cfg PersisterConfig, after AfterPersist) (*Persister, error) {
+func NewPersister(ctx context.Context, log *slog.Logger, b *order.Broker, st *order.Store, sk *stock.Store, m *Metrics, cfg PersisterConfig, after AfterPersist) (*Persister, error) {
 	if cfg.Durable == "" {
 		cfg.Durable = "persister"
 	}
@@ -60,13 +63,13 @@ func NewPersister(ctx context.Context, log *slog.Logger, b *Broker, st *Store, s
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, b.cfg.Stream, jetstream.ConsumerConfig{
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, b.Config().Stream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "seckill workers persisting orders into PostgreSQL",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxAckPending: 8 * cfg.BatchSize,
-		FilterSubject: b.cfg.Subject + ".created.>",
+		FilterSubject: b.Config().Subject + ".created.>",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("order: persister consumer: %w", err)
@@ -77,37 +80,21 @@ func NewPersister(ctx context.Context, log *slog.Logger, b *Broker, st *Store, s
 	return &Persister{sink: newSink(log, st, sk, m, after), cfg: cfg, reader: reader}, nil
 }
 
-// Run persists batches until ctx is done. Between failures it backs off so a
-// PostgreSQL outage pauses persisting instead of spinning; reservations wait
-// in Redis and messages wait in JetStream.
-func (p *Persister) Run(ctx context.Context) error {
-	defer p.reader.close()
-	backoff := 100 * time.Millisecond
-	var lastErr string
-	for ctx.Err() == nil {
-		// Soft stop: a batch that was read is finished (inserted and acked)
-		// even when the stop arrives mid-way; only the next read is skipped.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.AckWait)
-		_, err := p.RunOnce(bctx)
-		cancel()
-		if err == nil {
-			backoff, lastErr = 100*time.Millisecond, ""
-			continue
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if err.Error() != lastErr {
-			p.log.Warn("persist batch failed", "err", err)
-			lastErr = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-	return nil
+// Service persists batches back to back while it runs. Between failures it
+// backs off (100ms doubling to 2s) so a PostgreSQL outage pauses persisting
+// instead of spinning; reservations wait in Redis and messages in JetStream.
+// A soft stop finishes the batch that was read (inserted and acked), then
+// hands prefetched messages back to JetStream for other workers.
+func (p *Persister) Service() *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "persister", Log: p.log,
+		Backoff: lifecycle.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}, AfterStop: p.reader.close},
+		func(ctx context.Context) error {
+			// A batch is redelivered after AckWait anyway: do not outlive it.
+			ctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait)
+			defer cancel()
+			_, err := p.RunOnce(ctx)
+			return err
+		})
 }
 
 // RunOnce reads and persists one batch; it returns how many orders it
@@ -118,9 +105,9 @@ func (p *Persister) RunOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("order: fetch: %w", err)
 	}
 	var msgs []jetstream.Msg
-	var orders []Order
+	var orders []order.Order
 	for _, msg := range batch {
-		o, err := decodeCreated(msg.Data())
+		o, err := order.DecodeCreated(msg.Data())
 		if err != nil {
 			// Poison: retrying cannot help. Terminate it so it stops blocking.
 			p.m.PoisonOrders.Inc()
@@ -148,16 +135,16 @@ func (p *Persister) RunOnce(ctx context.Context) (int, error) {
 	return len(orders), nil
 }
 
-func newSink(log *slog.Logger, st *Store, sk *stock.Store, m *Metrics, after AfterPersist) sink {
+func newSink(log *slog.Logger, st *order.Store, sk *stock.Store, m *Metrics, after AfterPersist) sink {
 	if after == nil {
-		after = func(context.Context, []Order) error { return nil }
+		after = func(context.Context, []order.Order) error { return nil }
 	}
 	return sink{store: st, stock: sk, after: after, m: m, log: log}
 }
 
 // persist inserts the orders, clears their reservations and runs the
 // after-persist hook; it returns how many rows were new.
-func (p *sink) persist(ctx context.Context, orders []Order) (int64, error) {
+func (p *sink) persist(ctx context.Context, orders []order.Order) (int64, error) {
 	n, err := p.store.InsertOrders(ctx, orders)
 	if err != nil {
 		return 0, err
@@ -177,16 +164,15 @@ func (p *sink) persist(ctx context.Context, orders []Order) (int64, error) {
 
 // clearReservations removes the Redis reservation records of persisted
 // orders, one round trip per item.
-func clearReservations(ctx context.Context, sk *stock.Store, orders []Order) error {
-	type item struct{ aid, iid int64 }
-	byItem := map[item][]int64{}
+func clearReservations(ctx context.Context, sk *stock.Store, orders []order.Order) error {
+	byItem := map[stock.ItemRef][]int64{}
 	for _, o := range orders {
-		k := item{o.ActivityID, o.ItemID}
+		k := stock.ItemRef{ActivityID: o.ActivityID, ItemID: o.ItemID}
 		byItem[k] = append(byItem[k], o.ID)
 	}
 	var errs []error
 	for k, ids := range byItem {
-		if err := sk.ClearReservations(ctx, k.aid, k.iid, ids); err != nil {
+		if err := sk.ClearReservations(ctx, k.ActivityID, k.ItemID, ids); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package order
+package worker
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/seckill/seckill/stock"
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // SweeperConfig tunes the sweeper.
@@ -30,13 +31,13 @@ type SweeperConfig struct {
 // so any number of workers may sweep at once.
 type Sweeper struct {
 	cfg    SweeperConfig
-	store  *Store
-	cancel *Canceller
+	store  *order.Store
+	cancel *order.Canceller
 	log    *slog.Logger
 }
 
 // NewSweeper returns a sweeper using the shared cancellation path.
-func NewSweeper(log *slog.Logger, st *Store, c *Canceller, cfg SweeperConfig) *Sweeper {
+func NewSweeper(log *slog.Logger, st *order.Store, c *order.Canceller, cfg SweeperConfig) *Sweeper {
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
 	}
@@ -52,12 +53,15 @@ func NewSweeper(log *slog.Logger, st *Store, c *Canceller, cfg SweeperConfig) *S
 	return &Sweeper{cfg: cfg, store: st, cancel: c, log: log}
 }
 
-// Run sweeps every cfg.Every until ctx is done.
-func (s *Sweeper) Run(ctx context.Context) error {
-	return stock.Loop(ctx, s.log, "sweeper", s.cfg.Every, func(ctx context.Context) error {
-		_, _, err := s.RunOnce(ctx)
-		return err
-	})
+// Service sweeps every cfg.Every while it runs.
+func (s *Sweeper) Service() *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "sweeper", Every: s.cfg.Every, Log: s.log,
+		// A PostgreSQL outage slows the passes down to a quarter of the pace.
+		Backoff: lifecycle.Backoff{Min: s.cfg.Every, Max: 4 * s.cfg.Every}},
+		func(ctx context.Context) error {
+			_, _, err := s.RunOnce(ctx)
+			return err
+		})
 }
 
 // RunOnce makes one pass: it returns how many overdue orders it cancelled and

@@ -1,4 +1,4 @@
-package order
+package worker
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/stock"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // RecoveryConfig tunes Redis-loss recovery.
@@ -31,34 +34,35 @@ type RecoveryConfig struct {
 // returned.
 type Recovery struct {
 	cfg     RecoveryConfig
-	store   *Store
+	store   *order.Store
 	stock   *stock.Store
 	drained func(context.Context) (bool, error)
 	log     *slog.Logger
 	now     func() time.Time
 
 	mu      sync.Mutex
-	missing map[itemKey]time.Time
+	missing map[stock.ItemRef]time.Time
 }
 
 // NewRecovery returns a recovery loop; drained reports whether the order
 // pipeline holds no accepted order that is not yet in PostgreSQL.
-func NewRecovery(log *slog.Logger, st *Store, sk *stock.Store, drained func(context.Context) (bool, error), cfg RecoveryConfig) *Recovery {
+func NewRecovery(log *slog.Logger, st *order.Store, sk *stock.Store, drained func(context.Context) (bool, error), cfg RecoveryConfig) *Recovery {
 	if cfg.Every <= 0 {
 		cfg.Every = time.Second
 	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = 3 * time.Second
 	}
-	return &Recovery{cfg: cfg, store: st, stock: sk, drained: drained, log: log, now: time.Now, missing: map[itemKey]time.Time{}}
+	return &Recovery{cfg: cfg, store: st, stock: sk, drained: drained, log: log, now: time.Now, missing: map[stock.ItemRef]time.Time{}}
 }
 
-// Run checks every cfg.Every until ctx is done.
-func (r *Recovery) Run(ctx context.Context) error {
-	return stock.Loop(ctx, r.log, "recovery", r.cfg.Every, func(ctx context.Context) error {
-		_, err := r.RunOnce(ctx)
-		return err
-	})
+// Service checks every cfg.Every while it runs.
+func (r *Recovery) Service() *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "recovery", Every: r.cfg.Every, Log: r.log},
+		func(ctx context.Context) error {
+			_, err := r.RunOnce(ctx)
+			return err
+		})
 }
 
 // RunOnce detects missing items and rebuilds those that have settled; it
@@ -70,7 +74,7 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	if _, err := r.stock.CheckRestart(ctx); err != nil {
 		return 0, err
 	}
-	items, err := r.store.PublishedItems(ctx, now.Add(-24*time.Hour))
+	items, err := r.store.LiveItems(ctx, now)
 	if err != nil {
 		return 0, err
 	}
@@ -84,9 +88,9 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var ready []CatalogItem
+	var ready []order.CatalogItem
 	for i, it := range items {
-		k := itemKey{it.ActivityID, it.ItemID}
+		k := stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
 		if exists[i] {
 			delete(r.missing, k)
 			continue
@@ -116,13 +120,13 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		delete(r.missing, itemKey{it.ActivityID, it.ItemID})
+		delete(r.missing, stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID})
 		rebuilt++
 	}
 	return rebuilt, errors.Join(errs...)
 }
 
-func (r *Recovery) rebuild(ctx context.Context, it CatalogItem) error {
+func (r *Recovery) rebuild(ctx context.Context, it order.CatalogItem) error {
 	held, cancelled, err := r.store.LiveUnits(ctx, it.ItemID)
 	if err != nil {
 		return err
@@ -167,11 +171,11 @@ func (r *Recovery) rebuild(ctx context.Context, it CatalogItem) error {
 	return nil
 }
 
-// OrdersDrained reports whether the persister consumer has nothing waiting
-// and nothing in flight: every accepted order published so far is a row.
-func (b *Broker) OrdersDrained(durable string) func(context.Context) (bool, error) {
+// OrdersDrained reports whether the persister consumer durable has nothing
+// waiting and nothing in flight: every accepted order published so far is a row.
+func OrdersDrained(b *order.Broker, durable string) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
-		c, err := b.JS.Consumer(ctx, b.cfg.Stream, durable)
+		c, err := b.JS.Consumer(ctx, b.Config().Stream, durable)
 		if err != nil {
 			return false, fmt.Errorf("order: persister consumer info: %w", err)
 		}

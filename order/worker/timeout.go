@@ -1,4 +1,4 @@
-package order
+package worker
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/seckill/seckill/order"
+	"github.com/seckill/seckill/stock/lifecycle"
 )
 
 // TimeoutConfig tunes the payment-timeout timers.
@@ -39,16 +42,16 @@ type TimeoutConfig struct {
 // also requires expire_at <= now(), and an early arrival waits for the rest.
 type Timeouts struct {
 	cfg       TimeoutConfig
-	b         *Broker
+	b         *order.Broker
 	reader    *batchReader
-	cancel    *Canceller
-	store     *Store
+	cancel    *order.Canceller
+	store     *order.Store
 	scheduled bool
 	log       *slog.Logger
 	now       func() time.Time
 	// OnCancelled, when set, is told each order this timer cancelled and
 	// when (tests measure lateness with it).
-	OnCancelled func(o Order, at time.Time)
+	OnCancelled func(o order.Order, at time.Time)
 }
 
 type timeoutMsg struct {
@@ -58,7 +61,7 @@ type timeoutMsg struct {
 
 // OpenTimeouts creates the timeout stream and consumer and reports (with a
 // warning) when it has to fall back to delayed redelivery.
-func OpenTimeouts(ctx context.Context, log *slog.Logger, b *Broker, st *Store, c *Canceller, cfg TimeoutConfig) (*Timeouts, error) {
+func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *order.Store, c *order.Canceller, cfg TimeoutConfig) (*Timeouts, error) {
 	if cfg.Stream == "" {
 		cfg.Stream = "SECKILL_TIMEOUTS"
 	}
@@ -74,12 +77,12 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *Broker, st *Store, c
 	sc := jetstream.StreamConfig{
 		Name:              cfg.Stream,
 		Description:       "seckill payment-timeout timers",
-		Subjects:          []string{b.cfg.Subject + ".timeout.>"},
+		Subjects:          []string{b.Config().Subject + ".timeout.>"},
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		MaxAge:            50 * time.Hour, // > the longest payment timeout (24h) plus a day of downtime
-		Duplicates:        b.cfg.DuplicateWindow,
-		Replicas:          b.cfg.Replicas,
+		Duplicates:        b.Config().DuplicateWindow,
+		Replicas:          b.Config().Replicas,
 		AllowMsgSchedules: !cfg.DisableSchedules,
 	}
 	stream, err := b.JS.CreateOrUpdateStream(ctx, sc)
@@ -102,7 +105,7 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *Broker, st *Store, c
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxAckPending: maxAck,
-		FilterSubject: b.cfg.Subject + ".timeout.due.>",
+		FilterSubject: b.Config().Subject + ".timeout.due.>",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("order: timeout consumer: %w", err)
@@ -120,19 +123,19 @@ func (t *Timeouts) Scheduled() bool { return t.scheduled }
 // AfterPersist hook. Scheduling an order twice is harmless: a schedule
 // subject holds one schedule (the newer replaces the older), the message id
 // dedupes within the window, and a second cancel finds nothing PENDING.
-func (t *Timeouts) Schedule(ctx context.Context, orders []Order) error {
+func (t *Timeouts) Schedule(ctx context.Context, orders []order.Order) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(orders))
 	for _, o := range orders {
-		if o.Status != StatusPending {
+		if o.Status != order.StatusPending {
 			continue
 		}
 		data, _ := json.Marshal(timeoutMsg{OrderID: o.ID, ExpireMs: o.ExpireAt.UnixMilli()})
 		id := strconv.FormatInt(o.ID, 10)
-		due := t.b.cfg.Subject + ".timeout.due." + id
+		due := t.b.Config().Subject + ".timeout.due." + id
 		msg := &nats.Msg{Subject: due, Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, "timeout-"+id)
 		if t.scheduled {
-			msg.Subject = t.b.cfg.Subject + ".timeout.sched." + id
+			msg.Subject = t.b.Config().Subject + ".timeout.sched." + id
 			// Full precision: the server parses RFC 3339 with fractions, and
 			// whole seconds would fire up to a second early.
 			msg.Header.Set(jetstream.ScheduleHeader, "@at "+o.ExpireAt.UTC().Format(time.RFC3339Nano))
@@ -156,27 +159,19 @@ func (t *Timeouts) Schedule(ctx context.Context, orders []Order) error {
 	return nil
 }
 
-// Run handles due timers until ctx is done.
-func (t *Timeouts) Run(ctx context.Context) error {
-	defer t.reader.close()
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		// A batch that was read is finished even if the stop arrives mid-way.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		_, err := t.RunOnce(bctx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			t.log.Warn("payment timeout batch failed", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-	}
-	return nil
+// Service handles due timers back to back while it runs, backing off
+// (100ms doubling to 2s) between failures. A soft stop finishes the batch
+// that was read, then hands prefetched timers back to JetStream.
+func (t *Timeouts) Service() *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "timeouts", Log: t.log,
+		Backoff: lifecycle.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}, AfterStop: t.reader.close},
+		func(ctx context.Context) error {
+			// The consumer's AckWait: a batch held longer is redelivered anyway.
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			_, err := t.RunOnce(ctx)
+			return err
+		})
 }
 
 // RunOnce fetches one batch of due timers and cancels the orders still
@@ -207,7 +202,7 @@ func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	won, err := t.cancel.Cancel(ctx, ids, CancelTimeout, true)
+	won, err := t.cancel.Cancel(ctx, ids, order.CancelTimeout, true)
 	at := time.Now()
 	if t.OnCancelled != nil {
 		for _, o := range won {

@@ -7,9 +7,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ItemRef names one item.
-type ItemRef struct{ ActivityID, ItemID int64 }
-
 // Live reports, per item, whether its Redis state can sell: the item hash
 // exists and is not fenced. One pipelined round trip.
 func (s *Store) Live(ctx context.Context, items []ItemRef) ([]bool, error) {
