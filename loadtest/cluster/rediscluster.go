@@ -119,16 +119,30 @@ func (c *RedisCluster) Client() *redis.ClusterClient {
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 }
 
-// WaitHealthy waits until every running node reports cluster_state:ok and
-// every running replica reports master_link_status:up.
+// WaitHealthy waits until every running node reports cluster_state:ok,
+// every running replica reports master_link_status:up, and every running
+// node sees the same whole topology: Masters masters holding slots and every
+// other running node a connected replica. cluster_state:ok alone comes
+// before the replicas are known everywhere (CLUSTER SLOTS would still list
+// a range with its master only).
 func (c *RedisCluster) WaitHealthy(ctx context.Context, within time.Duration) error {
 	var last string
 	ok := WaitUntil(ctx, within, func(ctx context.Context) bool {
+		running := 0
+		for _, n := range c.Nodes {
+			if n.Running() {
+				running++
+			}
+		}
 		for _, n := range c.Nodes {
 			if !n.Running() {
 				continue
 			}
 			if err := nodeHealthy(ctx, n); err != nil {
+				last = err.Error()
+				return false
+			}
+			if err := nodeSeesTopology(ctx, n, c.opts.Masters, running); err != nil {
 				last = err.Error()
 				return false
 			}
@@ -159,6 +173,35 @@ func nodeHealthy(ctx context.Context, n *Redis) error {
 	}
 	if infoField(repl, "role") == "slave" && infoField(repl, "master_link_status") != "up" {
 		return fmt.Errorf("%s: master_link_status %s", n.Addr, infoField(repl, "master_link_status"))
+	}
+	return nil
+}
+
+// nodeSeesTopology checks n's CLUSTER NODES: masters nodes with slots, and
+// running−masters replicas that are connected and not failed.
+func nodeSeesTopology(ctx context.Context, n *Redis, masters, running int) error {
+	cl := n.Client()
+	defer cl.Close()
+	out, err := cl.ClusterNodes(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Addr, err)
+	}
+	var withSlots, replicas int
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || strings.Contains(f[2], "fail") || f[7] != "connected" {
+			continue
+		}
+		switch {
+		case strings.Contains(f[2], "master") && len(f) > 8:
+			withSlots++
+		case strings.Contains(f[2], "slave"):
+			replicas++
+		}
+	}
+	if withSlots != masters || withSlots+replicas != running {
+		return fmt.Errorf("%s: sees %d masters with slots and %d replicas, want %d and %d",
+			n.Addr, withSlots, replicas, masters, running-masters)
 	}
 	return nil
 }
