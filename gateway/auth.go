@@ -12,7 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/seckill/seckill/gateway/api"
-	"github.com/seckill/seckill/internal/ablate"
 )
 
 // RoleAdmin is the JWT role claim of administrators.
@@ -44,7 +43,7 @@ func NewAuth(secret string) *Auth {
 		jwt.WithStrictDecoding(),
 	}
 	a := &Auth{secret: []byte(secret), parser: jwt.NewParser(opts...)}
-	if !ablate.Off("jwtfast") {
+	if !ablated["jwtfast"] {
 		a.fast = newFastHS256([]byte(secret), opts...)
 	}
 	return a

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/seckill/seckill/gateway/api"
 )
 
 // BenchmarkVerify compares the fast path with golang-jwt on a minted token:
@@ -62,7 +64,7 @@ func TestAcceptedTwin(t *testing.T) {
 	w := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(w)
 	writeAccepted(c, 1<<62+5)
-	twin, _ := json.Marshal(acceptedJSON{OrderID: 1<<62 + 5, Status: "PENDING"})
+	twin, _ := json.Marshal(api.BuyAccepted{OrderID: 1<<62 + 5, Status: "PENDING"})
 	if w.Code != 202 || w.Body.String() != string(twin) || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Fatalf("hand-built 202: %d %q %q, encoding/json %q", w.Code, w.Header().Get("Content-Type"), w.Body, twin)
 	}
@@ -79,7 +81,7 @@ func BenchmarkAccepted(b *testing.B) {
 		write func()
 	}{
 		{"hand", func() { writeAccepted(c, 1<<62+5) }},
-		{"c.JSON", func() { c.JSON(202, acceptedJSON{OrderID: 1<<62 + 5, Status: "PENDING"}) }},
+		{"c.JSON", func() { c.JSON(202, api.BuyAccepted{OrderID: 1<<62 + 5, Status: "PENDING"}) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

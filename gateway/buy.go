@@ -9,7 +9,7 @@ import (
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	"github.com/gin-gonic/gin"
 
-	"github.com/seckill/seckill/internal/ablate"
+	"github.com/seckill/seckill/gateway/api"
 	"github.com/seckill/seckill/stock"
 )
 
@@ -140,19 +140,13 @@ func (s *Server) buy(c *gin.Context) {
 }
 
 // noFast202 switches the hand-built 202 off (SECKILL_ABLATE=resp202).
-var noFast202 = ablate.Off("resp202")
-
-// acceptedJSON is the 202's body, as encoding/json writes it.
-type acceptedJSON struct {
-	OrderID ID     `json:"order_id"`
-	Status  string `json:"status"`
-}
+var noFast202 = ablated["resp202"]
 
 // writeAccepted writes the hot path's one response,
 // {"order_id":"<id>","status":"PENDING"}, without reflection.
 func writeAccepted(c *gin.Context, orderID int64) {
 	if noFast202 {
-		c.JSON(http.StatusAccepted, acceptedJSON{OrderID: ID(orderID), Status: "PENDING"})
+		c.JSON(http.StatusAccepted, api.BuyAccepted{OrderID: api.ID(orderID), Status: api.OrderPending})
 		return
 	}
 	out := make([]byte, 0, 64)

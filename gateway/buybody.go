@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-
-	"github.com/seckill/seckill/internal/ablate"
 )
 
 // The buy body is decoded on every buy. Clients send it in one shape,
@@ -13,7 +11,7 @@ import (
 // (FuzzFastBuyBody checks this), and it never rejects one by itself.
 
 // noFastBuyBody switches the hand reader off (SECKILL_ABLATE=buybody).
-var noFastBuyBody = ablate.Off("buybody")
+var noFastBuyBody = ablated["buybody"]
 
 // parseBuyBody decodes a buy request body.
 func parseBuyBody(body []byte) (buyRequest, error) {
@@ -29,7 +27,7 @@ func parseBuyBody(body []byte) (buyRequest, error) {
 
 // fastBuyBody reads exactly `{"activity_id":ID,"item_id":ID,"quantity":N}`:
 // those keys in that order, no whitespace, each ID a positive decimal with
-// no leading zero (quoted or bare, at most 18 digits), N the same but bare.
+// no leading zero in double quotes (at most 18 digits), N the same but bare.
 // Any other body returns false.
 func fastBuyBody(b []byte) (buyRequest, bool) {
 	var req buyRequest
@@ -38,14 +36,14 @@ func fastBuyBody(b []byte) (buyRequest, bool) {
 		return req, false
 	}
 	var v int64
-	if v, rest, ok = fastID(rest, true); !ok {
+	if v, rest, ok = fastID(rest); !ok {
 		return req, false
 	}
 	req.ActivityID = ID(v)
 	if rest, ok = cutPrefix(rest, `,"item_id":`); !ok {
 		return req, false
 	}
-	if v, rest, ok = fastID(rest, true); !ok {
+	if v, rest, ok = fastID(rest); !ok {
 		return req, false
 	}
 	req.ItemID = ID(v)
@@ -68,12 +66,12 @@ func cutPrefix(b []byte, prefix string) ([]byte, bool) {
 }
 
 // fastID reads a positive decimal of at most 18 digits without a leading
-// zero, bare or (if quoted is allowed) in double quotes.
-func fastID(b []byte, quoted bool) (int64, []byte, bool) {
-	q := quoted && len(b) > 0 && b[0] == '"'
-	if q {
-		b = b[1:]
+// zero, in double quotes.
+func fastID(b []byte) (int64, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return 0, nil, false
 	}
+	b = b[1:]
 	n := digits(b)
 	if n == 0 || n > 18 || b[0] == '0' {
 		return 0, nil, false
@@ -83,13 +81,10 @@ func fastID(b []byte, quoted bool) (int64, []byte, bool) {
 		v = v*10 + int64(c-'0')
 	}
 	b = b[n:]
-	if q {
-		if len(b) == 0 || b[0] != '"' {
-			return 0, nil, false
-		}
-		b = b[1:]
+	if len(b) == 0 || b[0] != '"' {
+		return 0, nil, false
 	}
-	return v, b, true
+	return v, b[1:], true
 }
 
 // digits counts the leading ASCII digits of b.

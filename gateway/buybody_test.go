@@ -34,7 +34,7 @@ func TestFastBuyBody(t *testing.T) {
 		fast bool
 	}{
 		{`{"activity_id":"12","item_id":"34","quantity":1}`, true},
-		{`{"activity_id":12,"item_id":34,"quantity":2}`, true},
+		{`{"activity_id":12,"item_id":34,"quantity":2}`, false}, // bare ids: refused
 		{`{"activity_id":"123456789012345678","item_id":"1","quantity":999999999999999999}`, true},
 		{`{"activity_id":"1234567890123456789","item_id":"1","quantity":1}`, false}, // 19 digits
 		{`{"activity_id":"012","item_id":"34","quantity":1}`, false},                // leading zero
@@ -72,7 +72,8 @@ func TestBuyBodyOneSpelling(t *testing.T) {
 		decodes       bool
 	}{
 		{`"12"`, `"34"`, `1`, true},
-		{`12`, `34`, `1`, true},
+		{`12`, `34`, `1`, false}, // an id is a string
+		{`"12"`, `34`, `1`, false},
 		{`"9223372036854775807"`, `"1"`, `1`, true}, // int64's largest: the authority only
 		{`"001"`, `"34"`, `1`, false},
 		{`"12"`, `"01"`, `1`, false},

@@ -213,7 +213,7 @@ func FuzzBuyRequest(f *testing.F) {
 				r == '_' || r == '.' || r == ':' || r == '-')
 		}
 		switch {
-		case a < 1 || i < 1, !validKey:
+		case a < 1 || i < 1, mode&buyNumericIDs != 0, !validKey: // an id is a string
 			want.status, want.code = 400, "INVALID_REQUEST"
 		case a != fz.aid || i != fz.iid:
 			want.status, want.code = 404, "NOT_FOUND"

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seckill/seckill/gateway/api"
-	"github.com/seckill/seckill/internal/ablate"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/stock"
 )
@@ -68,8 +67,8 @@ func New(d Deps) (*Server, error) {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 4 << 10
 	}
-	if bad := ablate.Unknown(); len(bad) > 0 {
-		return nil, fmt.Errorf("gateway: %s names no fast path: %v (known: %v)", ablate.EnvVar, bad, ablate.Names)
+	if bad := unknownAblations(); len(bad) > 0 {
+		return nil, fmt.Errorf("gateway: %s names no fast path: %v (known: %v)", AblateEnv, bad, FastPaths)
 	}
 	if d.Publisher == nil {
 		return nil, errors.New("gateway: Deps.Publisher is required: a buy is accepted only once its order is published")

@@ -60,7 +60,12 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 	deadline := time.Now().Add(p.timeout)
 	futures := make([]jetstream.PubAckFuture, len(rs))
 	for i, r := range rs {
-		msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: r.AppendJSON(nil), Header: nats.Header{}}
+		data, err := r.MarshalJSON()
+		if err != nil {
+			errs[i] = fmt.Errorf("order: publish order %d: %w", r.OrderID, err)
+			continue
+		}
+		msg := &nats.Msg{Subject: p.b.OrderSubject(r.OrderID), Data: data, Header: nats.Header{}}
 		msg.Header[jetstream.MsgIDHeader] = []string{strconv.FormatInt(r.OrderID, 10)}
 		left := time.Until(deadline)
 		if left <= 0 {

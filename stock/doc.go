@@ -5,6 +5,20 @@
 // must decide in one round trip, and what it loses is rebuilt from
 // PostgreSQL (Rebuild, driven by order's recovery).
 //
+// # The buy batcher and its forwarder
+//
+// Batcher (batch.go) is the only way a buy reaches Redis: it pipelines the
+// buy scripts of concurrent requests and, before waking them, hands the
+// reservations of each round trip to its Forwarder, which the gateway sets
+// at construction to order's publisher. That is the one place stock calls
+// something that lives above it, and it is deliberate (issue 9 asked for the
+// batcher to be built with its forwarder): the round trip's Redis slot must
+// be held until its orders are in the order stream, so a slow stream slows
+// this gateway's buys instead of letting them reserve more stock than can be
+// confirmed. Forwarder is a one-method interface that stock declares, so the
+// import still points down (order imports stock, never the reverse), and the
+// outcome comes back as the buy's error (ErrNotForwarded), not as state.
+//
 // # Keys
 //
 // Keys (keys.go) builds every key; no other code spells one. <p> is

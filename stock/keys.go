@@ -2,8 +2,6 @@ package stock
 
 import (
 	"strconv"
-
-	"github.com/seckill/seckill/internal/ablate"
 )
 
 // defaultPrefix is the key prefix used when Keys.Prefix is empty.
@@ -27,30 +25,11 @@ func (k Keys) prefix() string {
 	return k.Prefix
 }
 
-// noByteKeys switches the byte-built item keys off (SECKILL_ABLATE=keys).
-var noByteKeys = ablate.Off("keys")
-
-// itemKey returns "<p>:{a:<aid>:i:<iid>}:<suffix>", built in one buffer:
-// five item keys are built per buy.
+// itemKey returns "<p>:{a:<aid>:i:<iid>}:<suffix>". Building it in one
+// byte buffer saved 0.14 µs of the gateway's ~105 µs per buy, under the 2%
+// a fast path must save (issue 9), so it is plain concatenation.
 func (k Keys) itemKey(aid, iid int64, suffix string) string {
-	p := k.prefix()
-	if noByteKeys {
-		return itemKeyConcat(p, aid, iid, suffix)
-	}
-	b := make([]byte, 0, len(p)+len(suffix)+48)
-	b = append(b, p...)
-	b = append(b, ":{a:"...)
-	b = strconv.AppendInt(b, aid, 10)
-	b = append(b, ":i:"...)
-	b = strconv.AppendInt(b, iid, 10)
-	b = append(b, "}:"...)
-	b = append(b, suffix...)
-	return string(b)
-}
-
-// itemKeyConcat is itemKey by plain concatenation, its twin.
-func itemKeyConcat(p string, aid, iid int64, suffix string) string {
-	return p + ":{a:" + strconv.FormatInt(aid, 10) + ":i:" + strconv.FormatInt(iid, 10) + "}:" + suffix
+	return k.prefix() + ":{a:" + strconv.FormatInt(aid, 10) + ":i:" + strconv.FormatInt(iid, 10) + "}:" + suffix
 }
 
 // Item is the item's HASH: stock (units available now), total, price,

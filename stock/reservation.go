@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/seckill/seckill/internal/ablate"
 )
 
 // Reservation is the record the buy script writes for an accepted order, kept
@@ -42,50 +40,15 @@ type reservationJSON struct {
 	ExpireMS    int64 `json:"expire_ms"`
 }
 
-// MarshalJSON writes the same JSON buy.lua writes.
-// It is written by hand because it runs once per accepted buy on the hot
-// path; TestReservationJSON checks it against encoding/json.
-func (r Reservation) MarshalJSON() ([]byte, error) { return r.AppendJSON(make([]byte, 0, 192)), nil }
-
-// noAppendJSON switches the hand-written encoder off
-// (SECKILL_ABLATE=appendjson): encoding/json writes the same bytes.
-var noAppendJSON = ablate.Off("appendjson")
-
-// AppendJSON appends the reservation's JSON to b.
-func (r Reservation) AppendJSON(b []byte) []byte {
-	if noAppendJSON {
-		return r.appendJSONReflect(b)
-	}
-	b = append(b, `{"order_id":"`...)
-	b = strconv.AppendInt(b, r.OrderID, 10)
-	b = append(b, `","activity_id":"`...)
-	b = strconv.AppendInt(b, r.ActivityID, 10)
-	b = append(b, `","item_id":"`...)
-	b = strconv.AppendInt(b, r.ItemID, 10)
-	b = append(b, `","user_id":"`...)
-	b = strconv.AppendInt(b, r.UserID, 10)
-	b = append(b, `","quantity":`...)
-	b = strconv.AppendInt(b, r.Quantity, 10)
-	b = append(b, `,"amount_cents":`...)
-	b = strconv.AppendInt(b, r.AmountCents, 10)
-	b = append(b, `,"created_ms":`...)
-	b = strconv.AppendInt(b, r.CreatedAt.UnixMilli(), 10)
-	b = append(b, `,"expire_ms":`...)
-	b = strconv.AppendInt(b, r.ExpireAt.UnixMilli(), 10)
-	return append(b, '}')
-}
-
-// appendJSONReflect is AppendJSON by encoding/json, its plain twin.
-func (r Reservation) appendJSONReflect(b []byte) []byte {
-	out, err := json.Marshal(reservationJSON{
+// MarshalJSON writes the same JSON buy.lua writes (TestReservationJSON
+// pins it). A hand-written encoder saved 0.3 µs of the gateway's ~105 µs
+// per buy, under the 2% a fast path must save (issue 9), so it went.
+func (r Reservation) MarshalJSON() ([]byte, error) {
+	return json.Marshal(reservationJSON{
 		OrderID: r.OrderID, ActivityID: r.ActivityID, ItemID: r.ItemID, UserID: r.UserID,
 		Quantity: r.Quantity, AmountCents: r.AmountCents,
 		CreatedMS: r.CreatedAt.UnixMilli(), ExpireMS: r.ExpireAt.UnixMilli(),
 	})
-	if err != nil { // int64 fields only: cannot happen
-		panic(err)
-	}
-	return append(b, out...)
 }
 
 // UnmarshalJSON reads the JSON buy.lua writes.

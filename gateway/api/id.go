@@ -6,27 +6,27 @@ import (
 )
 
 // ID is an int64 id (activity, item, order, user) that travels in JSON as a
-// decimal string: JavaScript cannot hold a Snowflake id in a number. A bare
-// JSON number is accepted on input too. Either way it has one spelling:
-// canonical decimal digits, no sign, no leading zero, no spaces or escapes,
-// > 0, within int64.
+// decimal string: JavaScript cannot hold a Snowflake id in a number. It has
+// one spelling: canonical decimal digits in double quotes, no sign, no
+// leading zero, no spaces or escapes, > 0, within int64. A bare JSON number
+// is refused like any other spelling.
 type ID int64
 
 // errInvalidID is what every non-canonical id decodes to.
-var errInvalidID = errors.New("id must be a positive integer in canonical decimal")
+var errInvalidID = errors.New("id must be a string of a positive integer in canonical decimal")
 
 // MarshalJSON writes the id as a string.
 func (id ID) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
 }
 
-// UnmarshalJSON reads "123" or 123; anything else ("0123", "+1", " 1",
-// 1.0, 1e0, null, an id < 1 or beyond int64) is an error.
+// UnmarshalJSON reads "123"; anything else (123, "0123", "+1", " 1",
+// 1.0, null, an id < 1 or beyond int64) is an error.
 func (id *ID) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		b = b[1 : len(b)-1]
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return errInvalidID
 	}
-	v, ok := ParseID(b)
+	v, ok := ParseID(b[1 : len(b)-1])
 	if !ok {
 		return errInvalidID
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seckill/seckill/internal/ablate"
+	"github.com/seckill/seckill/gateway"
 )
 
 // ablation is one gateway variant's rounds: "" has every fast path on,
@@ -28,7 +28,7 @@ type ablation struct {
 // so drift on a shared machine touches them all; each saving pairs a
 // variant with the all-on run of its own round.
 func runAblation(ctx context.Context, e *env, o options) (string, error) {
-	variants := append([]string{""}, ablate.Names...)
+	variants := append([]string{""}, gateway.FastPaths...)
 	results := make([]ablation, len(variants))
 	for i, v := range variants {
 		results[i].name = v
@@ -67,7 +67,7 @@ func (e *env) restartGateway(ctx context.Context, off string) error {
 	e.gw.stop()
 	addr := strings.TrimPrefix(e.gwURL, "http://")
 	env := append(append([]string(nil), e.procEnv...),
-		"SECKILL_HTTP_ADDR="+addr, "SECKILL_HTTP_PPROF_ADDR="+e.gwPprof, ablate.EnvVar+"="+off)
+		"SECKILL_HTTP_ADDR="+addr, "SECKILL_HTTP_PPROF_ADDR="+e.gwPprof, gateway.AblateEnv+"="+off)
 	gw, err := start("gateway-"+strings.NewReplacer(",", "-").Replace(label(off)), e.dir, env,
 		e.seckillBin, "serve", "--role=gateway")
 	if err != nil {

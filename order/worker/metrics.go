@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		PoisonOrders: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "seckill_orders_poison_total",
-			Help: "order.Order-created messages that could not be decoded and were terminated.",
+			Help: "Order-created messages that could not be decoded and were terminated.",
 		}),
 	}
 	reg.MustRegister(m.BatchSize, m.PersistLag, m.Persisted, m.Reconciled, m.Outstanding, m.PoisonOrders)

@@ -191,7 +191,8 @@ func TestTimeoutsOnOldNATS(t *testing.T) {
 	if url == "" {
 		t.Skip("SECKILL_TEST_OLD_NATS_URL not set")
 	}
-	t.Parallel()
+	// Not parallel: it measures lateness (running timers), like the
+	// running cases of TestTimeoutsCancelAtExpireNeverEarly.
 	f := setup(t, opts{broker: ordertest.NewExternalBroker(t, url)})
 	if f.w.Timeouts().Scheduled() {
 		t.Fatal("the old server reported schedules; expected the fallback")
