@@ -23,6 +23,7 @@ const (
 
 var opNames = [...]string{OpBuy: "buy", OpPay: "pay", OpCancel: "cancel"}
 
+// String names the operation as the reports do: buy, pay or cancel.
 func (k OpKind) String() string { return opNames[k] }
 
 // Attempt is one HTTP request a scenario wants sent, and, once answered, what
