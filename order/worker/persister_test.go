@@ -3,6 +3,8 @@ package worker_test
 import (
 	"testing"
 	"time"
+
+	"github.com/seckill/seckill/order/worker"
 )
 
 // Every published order becomes exactly one row, its reservation is
@@ -34,16 +36,19 @@ func TestPersisterPersistsClearsAndArmsTimers(t *testing.T) {
 		t.Fatalf("%d timers armed, want 40", info.State.Msgs)
 	}
 	// Nothing is left to persist: the batch was acked.
-	c, err := f.broker.JS.Consumer(f.ctx, f.broker.Config().Stream, "persister")
+	f.requireDrained(t, "want the batch acked")
+}
+
+// requireDrained fails the test unless the persister consumer has nothing
+// pending and nothing unacked (worker.OrdersDrained, recovery's own check).
+func (f *fixture) requireDrained(t *testing.T, why string) {
+	t.Helper()
+	drained, err := worker.OrdersDrained(f.broker, "persister")(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci, err := c.Info(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ci.NumPending != 0 || ci.NumAckPending != 0 {
-		t.Fatalf("consumer: %d pending, %d unacked; want 0, 0", ci.NumPending, ci.NumAckPending)
+	if !drained {
+		t.Fatalf("the persister consumer has messages pending or unacked; %s", why)
 	}
 }
 
@@ -58,15 +63,5 @@ func TestPersisterTerminatesPoison(t *testing.T) {
 	}
 	f.publishOrders(t, f.buy(t, aid, iid, 1, 3))
 	f.persistAll(t, 3)
-	c, err := f.broker.JS.Consumer(f.ctx, f.broker.Config().Stream, "persister")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ci, err := c.Info(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ci.NumPending != 0 || ci.NumAckPending != 0 {
-		t.Fatalf("consumer: %d pending, %d unacked; want the poison terminated", ci.NumPending, ci.NumAckPending)
-	}
+	f.requireDrained(t, "want the poison terminated")
 }
