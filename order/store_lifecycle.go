@@ -102,17 +102,26 @@ func (s *Store) MarkStockReturned(ctx context.Context, ids []int64) error {
 	return translate("mark stock returned", err)
 }
 
-// LiveUnits returns, for one item, each user's live units (PENDING + PAID)
-// and the ids of its cancelled orders: what a Redis rebuild needs.
-//
-// Both lists come from one snapshot (a read-only REPEATABLE READ
-// transaction). Read in two statements, a cancel committing between them
-// would put its order in both lists: its units counted as held and its id
-// marked restocked, so the retried return becomes a no-op and the units are
-// stranded for good.
-func (s *Store) LiveUnits(ctx context.Context, itemID int64) (map[int64]int64, []int64, error) {
-	live := map[int64]int64{}
-	var cancelled []int64
+// LiveState is one item's orders as a single PostgreSQL snapshot sees them:
+// what a Redis rebuild needs.
+type LiveState struct {
+	// Held is each user's live units (PENDING + PAID).
+	Held map[int64]int64
+	// Cancelled lists the item's cancelled orders.
+	Cancelled []int64
+	// Persisted tells which of the asked reservation ids are rows.
+	Persisted map[int64]bool
+}
+
+// LiveUnits reads an item's live units, its cancelled orders and which of
+// reserved (order ids whose reservations the caller read from Redis first)
+// are already rows, all from one snapshot (a read-only REPEATABLE READ
+// transaction). Read in separate statements, a cancel committing between
+// them would count its order as held and as restocked (its units stranded
+// for good), and a reconciler inserting a reservation between them would
+// count it neither as held nor as reserved (its units sold twice).
+func (s *Store) LiveUnits(ctx context.Context, itemID int64, reserved []int64) (LiveState, error) {
+	st := LiveState{Held: map[int64]int64{}, Persisted: map[int64]bool{}}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `
@@ -122,7 +131,7 @@ func (s *Store) LiveUnits(ctx context.Context, itemID int64) (map[int64]int64, [
 				return err
 			}
 			var uid, units int64
-			if _, err := pgx.ForEachRow(rows, []any{&uid, &units}, func() error { live[uid] = units; return nil }); err != nil {
+			if _, err := pgx.ForEachRow(rows, []any{&uid, &units}, func() error { st.Held[uid] = units; return nil }); err != nil {
 				return err
 			}
 			if s.liveUnitsRead != nil {
@@ -132,13 +141,24 @@ func (s *Store) LiveUnits(ctx context.Context, itemID int64) (map[int64]int64, [
 			if err != nil {
 				return err
 			}
-			cancelled, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			if st.Cancelled, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+				return err
+			}
+			if len(reserved) == 0 {
+				return nil
+			}
+			rows, err = tx.Query(ctx, `SELECT id FROM orders WHERE id = ANY($1)`, reserved)
+			if err != nil {
+				return err
+			}
+			var id int64
+			_, err = pgx.ForEachRow(rows, []any{&id}, func() error { st.Persisted[id] = true; return nil })
 			return err
 		})
 	if err != nil {
-		return nil, nil, translate("live units", err)
+		return LiveState{}, translate("live units", err)
 	}
-	return live, cancelled, nil
+	return st, nil
 }
 
 func collectOrders(rows pgx.Rows, op string) ([]Order, error) {

@@ -127,11 +127,10 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 }
 
 func (r *Recovery) rebuild(ctx context.Context, it order.CatalogItem) error {
-	held, cancelled, err := r.store.LiveUnits(ctx, it.ItemID)
-	if err != nil {
-		return err
-	}
-	// Reservations that survived a partial loss are orders too.
+	// Reservations that survived a partial loss are orders too. Redis is
+	// read first: the item is fenced, so no reservation appears after this,
+	// and the PostgreSQL snapshot read next tells which of them are rows by
+	// then, consistently with the live units it counts.
 	snap, err := r.stock.Snapshot(ctx, it.ActivityID, it.ItemID)
 	if err != nil {
 		return err
@@ -140,12 +139,13 @@ func (r *Recovery) rebuild(ctx context.Context, it order.CatalogItem) error {
 	for i, res := range snap.Reservations {
 		ids[i] = res.OrderID
 	}
-	persisted, err := r.store.ExistingOrderIDs(ctx, ids)
+	live, err := r.store.LiveUnits(ctx, it.ItemID, ids)
 	if err != nil {
 		return err
 	}
+	held, cancelled := live.Held, live.Cancelled
 	for _, res := range snap.Reservations {
-		if !persisted[res.OrderID] {
+		if !live.Persisted[res.OrderID] {
 			held[res.UserID] += res.Quantity
 		}
 	}
