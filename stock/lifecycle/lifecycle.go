@@ -37,14 +37,16 @@ type Config struct {
 	AfterStop func()
 }
 
-// Clock is the loop's view of time: After is time.After.
+// Clock is the loop's view of time: After is time.After, Now is time.Now.
 type Clock interface {
 	After(d time.Duration) <-chan time.Time
+	Now() time.Time
 }
 
 type realClock struct{}
 
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (realClock) Now() time.Time                         { return time.Now() }
 
 // Service runs a pass function in a loop between Start and Stop. Its zero
 // value is not usable; build it with New. A Service is started at most once.
@@ -175,7 +177,11 @@ func (s *Service) loop(ctx context.Context) {
 	}
 	var lastErr string
 	failures := 0
+	if !s.wait(ctx, 0) {
+		return // stopped before the first pass
+	}
 	for {
+		start := s.cfg.Clock.Now()
 		err := s.pass(ctx)
 		if ctx.Err() != nil {
 			return // hard stop: the pass's error is the cancellation
@@ -204,6 +210,12 @@ func (s *Service) loop(ctx context.Context) {
 				lastErr = ""
 			}
 			failures = 0
+		}
+		if s.cfg.Every > 0 {
+			// A ticker's interval runs from the start of a pass, as the
+			// old ticker loop's did: a slow pass (a renewal that timed out)
+			// must not push the next one past a lease's local deadline.
+			wait -= s.cfg.Clock.Now().Sub(start)
 		}
 		if !s.wait(ctx, wait) {
 			return
@@ -235,14 +247,17 @@ func (s *Service) wait(ctx context.Context, d time.Duration) bool {
 }
 
 // backoff is the wait after the n-th consecutive failure: Min·2^(n-1), at
-// most Max, plus jitter of up to a fifth of it.
+// most Max, plus jitter of up to a fifth of what it grew beyond Min. The
+// first retry is never later than Min: for a ticker that is its interval,
+// which a lease renewal must keep to (a jittered retry past it could let
+// the lease lapse).
 func (s *Service) backoff(n int) time.Duration {
 	d := s.cfg.Backoff.Min
 	for i := 1; i < n && d < s.cfg.Backoff.Max; i++ {
 		d *= 2
 	}
 	d = min(d, s.cfg.Backoff.Max)
-	if j := int64(d / 5); j > 0 {
+	if j := int64((d - s.cfg.Backoff.Min) / 5); j > 0 {
 		d += time.Duration(rand.Int64N(j))
 	}
 	return d

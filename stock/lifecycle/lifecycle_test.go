@@ -18,6 +18,7 @@ import (
 type fakeClock struct {
 	asked chan time.Duration
 	fire  chan time.Time
+	now   atomic.Int64 // ns; advanced by tests to model a slow pass
 }
 
 func newFakeClock() *fakeClock {
@@ -28,6 +29,8 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	c.asked <- d
 	return c.fire
 }
+
+func (c *fakeClock) Now() time.Time { return time.Unix(0, c.now.Load()) }
 
 // next returns the wait the loop asked for next.
 func (c *fakeClock) next(t *testing.T) time.Duration {
@@ -281,4 +284,46 @@ func TestTickerBackoffDefaultsToInterval(t *testing.T) {
 		clk.tick()
 	}
 	clk.next(t)
+}
+
+// A ticker's interval runs from the start of a pass: a pass that took 700ms
+// to fail (a lease renewal timing out) is retried 300ms after it ended, not
+// a whole interval (plus jitter) later, so a lease renewed every TTL/3 is
+// not pushed past its local deadline by one slow failure.
+func TestSlowFailingPassKeepsTheTickerCadence(t *testing.T) {
+	clk := newFakeClock()
+	var passes atomic.Int32
+	s := lifecycle.New(lifecycle.Config{Name: "t", Every: time.Second, Log: quiet(), Clock: clk},
+		func(context.Context) error {
+			passes.Add(1)
+			clk.now.Add(int64(700 * time.Millisecond))
+			return errors.New("renewal timed out")
+		})
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if d := clk.next(t); d != 300*time.Millisecond {
+			t.Fatalf("wait after slow failure %d = %v, want 300ms", i, d)
+		}
+		clk.tick()
+	}
+	clk.next(t)
+	s.StopAndCancel()
+	waitDone(t, s)
+}
+
+// Stop before the loop's first pass: no pass runs at all.
+func TestStopBeforeFirstPassRunsNone(t *testing.T) {
+	var passes atomic.Int32
+	s := lifecycle.New(lifecycle.Config{Name: "t", Every: time.Second, Log: quiet()},
+		func(context.Context) error { passes.Add(1); return nil })
+	s.Stop(t.Context()) // not started: returns at once, and marks it stopping
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, s)
+	if n := passes.Load(); n != 0 {
+		t.Fatalf("%d passes after a stop that came before the start", n)
+	}
 }
