@@ -79,11 +79,15 @@ type versionTable struct{}
 
 func (versionTable) Tablename() string { return "schema_migrations" }
 
-// TableExists resolves the name through search_path, as every other query
-// here does; goose calls it before CreateVersionTable.
+// TableExists looks in current_schema() only, where CreateVersionTable and
+// the migrations create their tables; goose calls it before
+// CreateVersionTable. Resolving the name through the whole search_path
+// would find another schema's table (search_path "app,old") and migrate
+// nothing into this one.
 func (versionTable) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
 	var exists bool
-	err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tables
+		WHERE schemaname = current_schema() AND tablename = 'schema_migrations')`).Scan(&exists)
 	return exists, err
 }
 

@@ -155,3 +155,49 @@ func migrationRows(ctx context.Context, t *testing.T, pool *pgxpool.Pool) int {
 	}
 	return n
 }
+
+// A schema that comes first on search_path is migrated even when a schema
+// later on the path was migrated before (search_path "app,old"): the version
+// table is looked up in current_schema(), where the migrations create their
+// tables, as the hand-written runner did.
+func TestMigrateFirstSchemaOnSearchPath(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	admin := ordertest.NewEmptyPool(t)
+	var suffix string
+	if err := admin.QueryRow(ctx, `SELECT substr(md5(random()::text), 1, 10)`).Scan(&suffix); err != nil {
+		t.Fatal(err)
+	}
+	app, old := "mig_app_"+suffix, "mig_old_"+suffix
+	for _, q := range []string{"CREATE SCHEMA " + app, "CREATE SCHEMA " + old} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "DROP SCHEMA "+app+" CASCADE; DROP SCHEMA "+old+" CASCADE")
+	})
+	poolOn := func(path string) *pgxpool.Pool {
+		cfg := admin.Config().Copy()
+		cfg.ConnConfig.RuntimeParams["search_path"] = path
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	if err := order.Migrate(ctx, poolOn(old)); err != nil {
+		t.Fatal(err)
+	}
+	if err := order.Migrate(ctx, poolOn(app+","+old)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 'orders'`, app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("Migrate with search_path %s,%s left %s without an orders table", app, old, app)
+	}
+}
