@@ -1,9 +1,11 @@
 package worker_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order/worker"
 )
 
@@ -39,17 +41,23 @@ func TestPersisterPersistsClearsAndArmsTimers(t *testing.T) {
 	f.requireDrained(t, "want the batch acked")
 }
 
-// requireDrained fails the test unless the persister consumer has nothing
-// pending and nothing unacked (worker.OrdersDrained, recovery's own check).
+// requireDrained fails the test unless the persister consumer comes to have
+// nothing pending and nothing unacked (worker.OrdersDrained, recovery's own
+// check). The persister's acks are sent without waiting for the server's
+// reply, so the consumer may count a batch unacked for a moment after
+// RunOnce returned: the check waits for them to land.
 func (f *fixture) requireDrained(t *testing.T, why string) {
 	t.Helper()
-	drained, err := worker.OrdersDrained(f.broker, "persister")(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !drained {
-		t.Fatalf("the persister consumer has messages pending or unacked; %s", why)
-	}
+	cluster.Eventually(t, 5*time.Second, func() error {
+		drained, err := worker.OrdersDrained(f.broker, "persister")(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !drained {
+			return fmt.Errorf("the persister consumer has messages pending or unacked; %s", why)
+		}
+		return nil
+	})
 }
 
 // An undecodable message is terminated, not retried forever, and does not
