@@ -37,6 +37,7 @@ func TestRecoveryRebuildsLostState(t *testing.T) {
 	rs := f.buy(t, aid, iid, 1, 20)
 	f.publishOrders(t, rs)
 	f.persistAll(t, 20)
+	f.requireDrained(t, "recovery rebuilds only once the stream is drained")
 	if _, err := f.canceller.Cancel(f.ctx, []int64{rs[0].OrderID, rs[1].OrderID}, order.CancelUser, false); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +89,7 @@ func TestRecoveryWaitsForTheStreamToDrain(t *testing.T) {
 		}
 	}
 	f.persistAll(t, 4)
+	f.requireDrained(t, "the persister's acks must land before recovery may rebuild")
 	if n, err := rec.RunOnce(f.ctx); err != nil || n != 1 {
 		t.Fatalf("after draining: rebuilt %d (%v), want 1", n, err)
 	}
