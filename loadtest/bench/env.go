@@ -81,7 +81,7 @@ func newEnv(ctx context.Context, dir, seckillBin, natsBin string, o options) (*e
 			e.close()
 			return nil, err
 		}
-		e.redisAddr = strings.Join(e.redisCluster.Addrs()[:clusterMasters], ",")
+		e.redisAddr = strings.Join(e.redisCluster.Addrs(), ",") // every node: a client needs only one that answers
 	}
 	addrs := strings.Split(e.redisAddr, ",")
 	if e.topo, err = discoverTopology(ctx, addrs); err != nil {
