@@ -1,6 +1,10 @@
 // Package stocktest gives tests a real Redis of their own, the way httptest
 // gives them a server: every test gets a key prefix no other test uses, so
 // tests run in parallel against one Redis and clean up after themselves.
+// The same goes for a Redis Cluster (NewCluster: 3 masters and 3 replicas
+// shared by a package's tests, stopped by Main), and ForEachTopology runs a
+// test on both; NewPrivateCluster and StartServer give a test servers it may
+// kill, pause or restart.
 package stocktest
 
 import (
