@@ -40,7 +40,17 @@ func runShards(ctx context.Context, e *env, o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for r := 0; r < max(o.rounds, 1); r++ {
+	// One activity for the whole run: every round registers no new items,
+	// so the shard checks' background (a fence call per registered item
+	// per check) is the same in every round.
+	rounds := max(o.rounds, 1)
+	perItem := int64(2*rounds*len(settings)*spreadUsers(o)/(o.itemsPerShard*len(e.topo.shards)) + 1000)
+	aid, items, err := e.spreadActivity(ctx, o, perItem)
+	if err != nil {
+		return "", err
+	}
+	run := 0
+	for r := 0; r < rounds; r++ {
 		for k := range settings {
 			s := &settings[(k+r)%len(settings)]
 			var extra []string
@@ -50,7 +60,8 @@ func runShards(ctx context.Context, e *env, o options) (string, error) {
 			if err := e.restartGateway(ctx, "gateway-"+durabilityLabel(s.setting), extra...); err != nil {
 				return "", err
 			}
-			res, err := e.benchSpread(ctx, o)
+			res, err := e.benchSpread(ctx, o, aid, items, 1_000_000+run*spreadUsers(o))
+			run++
 			if err != nil {
 				return "", fmt.Errorf("redis.durability=%s: %w", durabilityLabel(s.setting), err)
 			}
@@ -134,8 +145,8 @@ func renderShards(o options, t *topology, settings []settingRounds, sem int) str
 	if !o.cluster {
 		cmd = "`go run ./loadtest/bench -shards`"
 	}
-	fmt.Fprintf(&b, "Measured %s on %s (%d cores), %s: the full buy path on %s, an activity with %d items on each shard, "+
-		"buys rotating over them, rate %d req/s, each run %v measured after %v of warm-up; %d rounds, in each the gateway "+
+	fmt.Fprintf(&b, "Measured %s on %s (%d cores), %s: the full buy path on %s, one activity with %d items on each shard "+
+		"for the whole run, buys rotating over them, rate %d req/s, each run %v measured after %v of warm-up; %d rounds, in each the gateway "+
 		"restarted once per redis.durability setting (rotating order). Each row is the setting's round with the median gateway CPU per buy.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cmd, where, o.itemsPerShard,
 		o.rate, o.duration, o.warmup, len(settings[0].rounds))

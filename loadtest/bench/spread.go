@@ -79,6 +79,9 @@ func (e *env) spreadActivity(ctx context.Context, o options, stockN int64) (int6
 	return 0, nil, fmt.Errorf("3 activities of %d items each left a shard with fewer than %d items", candidates, k)
 }
 
+// spreadUsers is how many users one benchSpread round may need.
+func spreadUsers(o options) int { return o.rate*int((o.warmup+o.duration)/time.Second) + o.rate }
+
 // buysKey names a shard's units sold in a probe's sample.
 func buysKey(i int) string { return "buys/" + strconv.Itoa(i) }
 
@@ -111,16 +114,11 @@ func (e *env) spreadProbe(ctx context.Context, aid int64, items []placedItem) pr
 	}
 }
 
-// benchSpread is one round of the full buy path over an activity whose
-// items are spread evenly across the shards, buys rotating over the items.
-func (e *env) benchSpread(ctx context.Context, o options) (caseResult, error) {
-	n := o.rate * int((o.warmup+o.duration)/time.Second)
-	perItem := int64(2*n/(o.itemsPerShard*len(e.topo.shards)) + 1000)
-	aid, items, err := e.spreadActivity(ctx, o, perItem)
-	if err != nil {
-		return caseResult{}, err
-	}
-	toks, err := e.tokens(1_000_000, n+o.rate)
+// benchSpread is one round of the full buy path over the spread activity
+// aid, buys rotating over its items, by users firstUser and up (each buys
+// once: the item's per-user limit is 1).
+func (e *env) benchSpread(ctx context.Context, o options, aid int64, items []placedItem, firstUser int) (caseResult, error) {
+	toks, err := e.tokens(firstUser, spreadUsers(o))
 	if err != nil {
 		return caseResult{}, err
 	}
