@@ -97,8 +97,11 @@ func (r *Registry) Items() []ItemRef {
 
 // CheckShards runs the restart check on every master (on a single Redis, on
 // the server): each fences its registered items whose rid is not its
-// run_id. It returns how many items this call fenced; a master that cannot
-// be reached is an error, and the others are still checked.
+// run_id. A master whose run_id and the registered item count are what
+// this store's last full pass on it saw is skipped after its two INFO
+// calls. It returns how many items this call fenced, and logs per node; a
+// master that cannot be reached is an error, and the others are still
+// checked.
 func (s *Store) CheckShards(ctx context.Context) (int, error) {
 	switch c := s.rdb.(type) {
 	case *redis.ClusterClient:
@@ -108,6 +111,10 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			n, err := checkNode(ctx, node, s.reg, s.keys, &s.memo, node.Options().Addr)
 			total.Add(int64(n))
+			if n > 0 {
+				s.log().Warn("Redis shard state may be stale (restart or failover); its items fenced until rebuilt from PostgreSQL",
+					"addr", node.Options().Addr, "fenced", n)
+			}
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", node.Options().Addr, err))
@@ -117,10 +124,6 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 		})
 		if len(errs) == 0 && err != nil {
 			errs = append(errs, err)
-		}
-		if total.Load() > 0 {
-			s.log().Warn("Redis shard state may be stale (restart or failover); its items fenced until rebuilt from PostgreSQL",
-				"fenced", total.Load())
 		}
 		return int(total.Load()), errors.Join(errs...)
 	case *redis.Client:
