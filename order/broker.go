@@ -16,8 +16,10 @@ import (
 
 // BrokerConfig says which NATS server carries the order streams.
 type BrokerConfig struct {
-	// URL of an external NATS server with JetStream. Empty starts an embedded
-	// nats-server inside this process.
+	// URL of an external NATS server with JetStream, or a comma-separated
+	// list of the nodes of a NATS cluster ("nats://a:4222,nats://b:4222");
+	// the client connects to one and fails over to the others. Empty starts
+	// an embedded nats-server inside this process.
 	URL string
 	// DataDir is the embedded server's JetStream file store.
 	DataDir string
@@ -29,7 +31,11 @@ type BrokerConfig struct {
 	Stream, Subject string
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id (≥ 2 min).
 	DuplicateWindow time.Duration
-	// Replicas of the streams on a clustered external server (1 when unset).
+	// Replicas of every stream seckill creates (orders, timeouts) on a
+	// clustered external server: 3 on a 3-node cluster survives the loss of
+	// one node. 1 when unset; more than 1 needs a JetStream cluster of at
+	// least that many nodes. An existing stream with fewer replicas is
+	// scaled up to it; one with more keeps them (EnsureStream).
 	Replicas int
 }
 
@@ -60,16 +66,26 @@ func OpenBroker(ctx context.Context, log *slog.Logger, cfg BrokerConfig) (*Broke
 		cfg.Replicas = 1
 	}
 	b := &Broker{cfg: cfg, log: log}
+	// Reconnects never give up: a gateway without NATS answers 503 until
+	// the connection is back (Connected), it does not exit. On a
+	// disconnect, the client fails every publish still waiting for its ack
+	// with ErrDisconnected (the publisher reports ErrBrokerDown: the order
+	// may or may not be stored, and its reservation stays in Redis for the
+	// persister or the reconciler). A node that stops answering without
+	// closing its sockets (paused, partitioned) is noticed by the pings
+	// within about PingInterval × (MaxPingsOut+1).
 	opts := []nats.Option{
 		nats.Name("seckill"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
 	}
 	url := cfg.URL
 	if url == "" {
@@ -139,20 +155,70 @@ func startEmbedded(cfg BrokerConfig) (*server.Server, error) {
 // retention (a message lives until a persister acks it after commit) and a
 // duplicate window so a republished order id is stored once.
 func (b *Broker) ensureOrderStream(ctx context.Context) (jetstream.Stream, error) {
-	st, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, _, err := b.EnsureStream(ctx, jetstream.StreamConfig{
 		Name:        b.cfg.Stream,
 		Description: "seckill accepted orders waiting to be persisted",
 		Subjects:    []string{b.cfg.Subject + ".created.>"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
 		Duplicates:  b.cfg.DuplicateWindow,
-		Replicas:    b.cfg.Replicas,
 		AllowDirect: true,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("order: ensure stream %s: %w", b.cfg.Stream, err)
+	return st, err
+}
+
+// placementErrors are the JetStream errors of a stream asking for more
+// replicas than the server or cluster has: replicas > 1 on a single server,
+// no suitable peers, insufficient resources.
+var placementErrors = map[jetstream.ErrorCode]bool{10074: true, 10005: true, 10023: true}
+
+// EnsureStream creates the stream sc describes, or updates an existing one
+// to it, with the broker's Replicas, and returns the stream with its
+// configuration read back from the server (not the one sent: a server may
+// drop fields it does not know). Every stream seckill uses goes through it.
+//
+// Replicas only go up here: an existing stream with fewer is scaled up
+// (JetStream does that online), one with more keeps them and a warning is
+// logged. A process started with a stale, lower nats.replicas must not
+// take a replica away from the others' stream; scaling down is an
+// operator's decision (nats stream edit). A setting the server cannot turn
+// off once on (AllowMsgSchedules) is kept on. The read-back must show the
+// replicas asked for, or EnsureStream fails.
+func (b *Broker) EnsureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, jetstream.StreamConfig, error) {
+	sc.Replicas = b.cfg.Replicas
+	cur, err := b.JS.Stream(ctx, sc.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: stream %s: %w", sc.Name, err)
+	default:
+		old := cur.CachedInfo().Config
+		if old.Replicas > sc.Replicas {
+			b.log.Warn("stream has more replicas than nats.replicas; keeping them",
+				"stream", sc.Name, "replicas", old.Replicas, "nats.replicas", sc.Replicas)
+			sc.Replicas = old.Replicas
+		} else if old.Replicas < sc.Replicas {
+			b.log.Info("scaling stream up", "stream", sc.Name, "from", old.Replicas, "to", sc.Replicas)
+		}
+		sc.AllowMsgSchedules = sc.AllowMsgSchedules || old.AllowMsgSchedules
 	}
-	return st, nil
+	st, err := b.JS.CreateOrUpdateStream(ctx, sc)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && sc.Replicas > 1 && placementErrors[apiErr.ErrorCode] {
+			err = fmt.Errorf("%w (nats.replicas=%d needs a JetStream cluster of at least %d nodes)", err, sc.Replicas, sc.Replicas)
+		}
+		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: ensure stream %s: %w", sc.Name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: read back stream %s: %w", sc.Name, err)
+	}
+	if info.Config.Replicas != sc.Replicas {
+		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: stream %s: the server reports %d replicas after asking for %d",
+			sc.Name, info.Config.Replicas, sc.Replicas)
+	}
+	return st, info.Config, nil
 }
 
 // Connected reports whether the NATS connection is up right now (cheap: no
