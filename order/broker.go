@@ -183,8 +183,22 @@ var placementErrors = map[jetstream.ErrorCode]bool{10074: true, 10005: true, 100
 // take a replica away from the others' stream; scaling down is an
 // operator's decision (nats stream edit). A setting the server cannot turn
 // off once on (AllowMsgSchedules) is kept on. The read-back must show the
-// replicas asked for, or EnsureStream fails.
+// replicas asked for, or EnsureStream fails. Calls that get no answer in
+// time (a cluster starting or electing) are retried for up to a minute.
 func (b *Broker) EnsureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, jetstream.StreamConfig, error) {
+	var st jetstream.Stream
+	var got jetstream.StreamConfig
+	err := retrySetup(ctx, func(ctx context.Context) (err error) {
+		st, got, err = b.ensureStream(ctx, sc)
+		return err
+	})
+	if err != nil {
+		return nil, jetstream.StreamConfig{}, err
+	}
+	return st, got, nil
+}
+
+func (b *Broker) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, jetstream.StreamConfig, error) {
 	sc.Replicas = b.cfg.Replicas
 	cur, err := b.JS.Stream(ctx, sc.Name)
 	switch {

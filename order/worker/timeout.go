@@ -112,7 +112,7 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 	if !scheduled {
 		maxAck = cfg.FallbackMaxAckPending
 	}
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+	cons, err := b.EnsureConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "seckill workers cancelling unpaid orders",
 		AckPolicy:     jetstream.AckExplicitPolicy,
