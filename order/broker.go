@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -48,7 +49,24 @@ type Broker struct {
 	srv    *server.Server
 	log    *slog.Logger
 	orders jetstream.Stream
+	// heldUntil (Unix ns) is when the order stream is tried again after a
+	// publish found it without a leader, and hold the length of the
+	// current hold (0 after a success); see Connected.
+	heldUntil, hold atomic.Int64
 }
+
+// A publish that finds the order stream without a leader (no responder) or
+// gets no ack in time holds the stream as down (Connected false) for
+// minHold, doubling with each failed round up to maxHold, until a publish
+// is acked. While a JetStream cluster elects a new leader (about 4-9 s
+// after a node dies) every buy let through takes a unit and answers 503;
+// held, a gateway lets one round of buys through per hold to find out
+// whether the stream is back, instead of all of them, and is back at most
+// maxHold after the stream is.
+const (
+	minHold = 250 * time.Millisecond
+	maxHold = time.Second
+)
 
 // asyncAckTimeout is when the client drops an async publish's ack future.
 const asyncAckTimeout = time.Minute
@@ -235,9 +253,32 @@ func (b *Broker) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (j
 	return st, info.Config, nil
 }
 
-// Connected reports whether the NATS connection is up right now (cheap: no
-// network round trip), so the gateway can refuse buys before reserving stock.
-func (b *Broker) Connected() bool { return b.NC != nil && b.NC.IsConnected() }
+// Connected reports whether the NATS connection is up right now and the
+// order stream is not held as down (cheap: no network round trip), so the
+// gateway can refuse buys before reserving stock. A stream that had no
+// leader or did not ack in time is held as down for a while (minHold).
+func (b *Broker) Connected() bool {
+	return b.NC != nil && b.NC.IsConnected() && time.Now().UnixNano() >= b.heldUntil.Load()
+}
+
+// holdStream marks the order stream as down for the next hold, unless a
+// hold is under way (the other failures of the same round).
+func (b *Broker) holdStream() {
+	now := time.Now().UnixNano()
+	if now < b.heldUntil.Load() {
+		return
+	}
+	d := min(max(2*time.Duration(b.hold.Load()), minHold), maxHold)
+	b.hold.Store(int64(d))
+	b.heldUntil.Store(now + int64(d))
+}
+
+// streamAcked ends the backoff of holdStream: the stream answered.
+func (b *Broker) streamAcked() {
+	if b.hold.Load() != 0 {
+		b.hold.Store(0)
+	}
+}
 
 // Ping checks the broker end to end (readiness).
 func (b *Broker) Ping(ctx context.Context) error {

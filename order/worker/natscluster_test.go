@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/seckill/seckill/loadtest/cluster"
@@ -322,6 +323,10 @@ func (f *fixture) lateness(t *testing.T, ids []int64) map[int64]time.Duration {
 // errKind names a publish error for the log.
 func errKind(err error) string {
 	switch {
+	case errors.Is(err, order.ErrBrokerDown) && strings.Contains(err.Error(), nats.ErrDisconnected.Error()):
+		return "disconnected"
+	case errors.Is(err, order.ErrBrokerDown) && strings.Contains(err.Error(), jetstream.ErrNoStreamResponse.Error()):
+		return "no stream leader"
 	case errors.Is(err, order.ErrBrokerDown):
 		return "broker down"
 	case errors.Is(err, context.DeadlineExceeded):
