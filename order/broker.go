@@ -280,9 +280,11 @@ func (b *Broker) streamAcked() {
 	}
 }
 
-// Ping checks the broker end to end (readiness).
+// Ping checks the broker end to end (readiness). It ignores the hold of
+// a leaderless stream (Connected): a leader election must not take every
+// gateway out of its load balancer at once; the buys answer 503 meanwhile.
 func (b *Broker) Ping(ctx context.Context) error {
-	if !b.Connected() {
+	if b.NC == nil || !b.NC.IsConnected() {
 		return ErrBrokerDown
 	}
 	if _, err := b.JS.AccountInfo(ctx); err != nil {
