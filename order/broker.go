@@ -243,6 +243,9 @@ func (b *Broker) ensureStream(ctx context.Context, sc jetstream.StreamConfig) (j
 		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: ensure stream %s: %w", sc.Name, err)
 	}
 	info, err := st.Info(ctx)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = fmt.Errorf("%w: %w", errNotReadable, err)
+	}
 	if err != nil {
 		return nil, jetstream.StreamConfig{}, fmt.Errorf("order: read back stream %s: %w", sc.Name, err)
 	}

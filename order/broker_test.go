@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +59,29 @@ func TestBrokerReplicas(t *testing.T) {
 			}
 			return current == want
 		})
+	}
+
+	// Five processes starting at once on a fresh cluster all get the
+	// stream (some of their set-up requests go unanswered and are retried).
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			b, err := order.OpenBroker(ctx, log, order.BrokerConfig{URL: nc.URLs(), Stream: "RUSH",
+				Subject: "seckillrush", Replicas: 3})
+			if err == nil {
+				b.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("process %d of 5 starting at once: %v", i, err)
+		}
 	}
 
 	b1, err := open(1)

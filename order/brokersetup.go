@@ -10,25 +10,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Setting up a stream or a consumer on a JetStream cluster that is starting,
-// electing a leader or busy with other processes creating the same stream
-// can take longer than one API call's timeout. Set-up calls are idempotent,
-// so they are retried until setupBudget has passed.
+// Setting up a stream or a consumer on a JetStream cluster can stall: with
+// nats-server 2.15.2, of several processes creating the same R3 stream at
+// once, one gets its answer and the others' create or update requests get
+// none at all; and a stream just created may answer its info with "not
+// found" for a moment. Set-up calls are idempotent, so they are retried
+// until setupBudget has passed; an attempt gets minAttempt, doubling up to
+// maxAttempt (a slow cluster still gets the time it needs).
 const (
-	setupBudget  = time.Minute
-	setupAttempt = 10 * time.Second
+	setupBudget = time.Minute
+	minAttempt  = 2 * time.Second
+	maxAttempt  = 8 * time.Second
 )
+
+// errNotReadable is a stream just created or updated whose info is not
+// readable yet (a cluster still placing it): the attempt is retried.
+var errNotReadable = errors.New("not readable yet")
 
 // retrySetup runs f (one idempotent JetStream set-up call) until it
 // succeeds, fails for a reason waiting cannot fix, or setupBudget passes.
 func retrySetup(ctx context.Context, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, setupBudget)
 	defer cancel()
-	wait := 250 * time.Millisecond
+	wait, attempt := 250*time.Millisecond, minAttempt
 	for {
-		actx, acancel := context.WithTimeout(ctx, setupAttempt)
+		actx, acancel := context.WithTimeout(ctx, attempt)
 		err := f(actx)
 		acancel()
+		attempt = min(2*attempt, maxAttempt)
 		if err == nil || !transientSetup(err) || ctx.Err() != nil {
 			return err
 		}
@@ -44,6 +53,9 @@ func retrySetup(ctx context.Context, f func(ctx context.Context) error) error {
 // transientSetup reports whether a set-up call may succeed if tried again:
 // no answer in time, or a cluster without a meta leader right now.
 func transientSetup(err error) bool {
+	if errors.Is(err, errNotReadable) {
+		return true
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
