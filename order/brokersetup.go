@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,7 +52,9 @@ func retrySetup(ctx context.Context, f func(ctx context.Context) error) error {
 }
 
 // transientSetup reports whether a set-up call may succeed if tried again:
-// no answer in time, or a cluster without a meta leader right now.
+// no answer in time, a cluster without a meta leader right now, or a
+// placement that failed only because a peer is offline (a cluster starting,
+// or one node down: that costs the retries, then the error).
 func transientSetup(err error) bool {
 	if errors.Is(err, errNotReadable) {
 		return true
@@ -61,6 +64,8 @@ func transientSetup(err error) bool {
 		switch apiErr.ErrorCode {
 		case 10008, 10009: // JetStream temporarily unavailable; cluster cannot handle the request
 			return true
+		case 10005: // no suitable peers: transient while a node of a starting cluster is not seen yet
+			return strings.Contains(apiErr.Description, "peer offline")
 		}
 		return false
 	}
