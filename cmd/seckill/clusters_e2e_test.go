@@ -23,11 +23,6 @@ import (
 	"github.com/seckill/seckill/stock/stocktest"
 )
 
-// redisClusterReady gates the Redis Cluster topology of
-// TestEndToEndManyProcesses: seckill does not start on Redis Cluster until
-// the per-shard work of issue 10 (branch i10-redis) is merged. Flip it then.
-const redisClusterReady = false
-
 // TestEndToEndManyProcesses runs the binary as 3 gateways and 2 workers on a
 // 3-node NATS cluster (nats.replicas 3) and PostgreSQL, on a single Redis
 // and on a Redis Cluster of 3 masters and 3 replicas. An activity with
@@ -56,12 +51,7 @@ func TestEndToEndManyProcesses(t *testing.T) {
 		{"single-redis", false},
 		{"redis-cluster", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.redisCluster && !redisClusterReady {
-				t.Skip("Redis Cluster support is not merged yet (issue 10, branch i10-redis): redisClusterReady")
-			}
-			runManyProcesses(t, tc.redisCluster)
-		})
+		t.Run(tc.name, func(t *testing.T) { runManyProcesses(t, tc.redisCluster) })
 	}
 }
 
@@ -85,11 +75,17 @@ func startTopology(t *testing.T, redisCluster bool) topology {
 		t.Cleanup(func() { cc.Close() })
 		top.rdb, top.prefix = cc, "sk"
 		ctx := context.Background()
+		var mu sync.Mutex // ForEachMaster calls on every master at once
 		if err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
 			top.masters = append(top.masters, redis.NewClient(&redis.Options{Addr: m.Options().Addr}))
 			return nil
 		}); err != nil {
 			t.Fatal(err)
+		}
+		if len(top.masters) != 3 {
+			t.Fatalf("%d masters, want 3", len(top.masters))
 		}
 		for _, m := range top.masters {
 			t.Cleanup(func() { m.Close() })
