@@ -39,7 +39,7 @@ type faultFigures struct {
 	down, recovery       time.Duration
 	recovered            bool
 	recoveryPath         string
-	after503, afterOther int // Redis: buy answers between Redis back and the first 202
+	after503, afterOther int // Redis: buy answers between Redis back and the first 202 (cluster: the load's)
 }
 
 // evaluate reads the rows and Redis and computes every figure.
@@ -217,6 +217,19 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 	case faultPG:
 		ff.recoveryPath = "first pay/cancel 200"
 		match = func(h hop) bool { return (h.kind == scenario.OpPay || h.kind == scenario.OpCancel) && h.status == 200 }
+	case faultRedisKill, faultRedisPause:
+		// The load's item is on the shard failed over; the probes may not be.
+		ff.recoveryPath = "first load 202 after failover"
+		match = func(h hop) bool { return h.kind == scenario.OpBuy && h.status == 202 && h.attempt >= 0 }
+	case faultRedisRejoin:
+		ff.recoveryPath = "first load 202 after rejoin"
+		match = func(h hop) bool { return h.kind == scenario.OpBuy && h.status == 202 && h.attempt >= 0 }
+	case faultNATSNode:
+		// The other nodes elect a leader while the killed one is down, so
+		// buys come back before it does: the end of the longest stall.
+		ff.recoveryPath = "end of longest 202 stall"
+		ff.recovery, ff.recovered = ev.stallEnd(f.at, f.back.Add(ev.cr.cfg.Window)), true
+		return
 	}
 	for _, h := range ev.hops {
 		if h.at.Before(f.back) {
@@ -226,7 +239,7 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 			ff.recovery, ff.recovered = h.at.Sub(f.at), true
 			return
 		}
-		if f.kind == faultRedis && h.kind == scenario.OpBuy {
+		if h.kind == scenario.OpBuy && (f.kind == faultRedis || (f.kind != faultRedisRejoin && f.kind.redisShard() && h.attempt >= 0)) {
 			if h.status == 503 {
 				ff.after503++
 			} else {
@@ -234,4 +247,37 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 			}
 		}
 	}
+}
+
+// stallEnd is when buys flowed again after a fault at from: among the load's
+// 202s from the last one before from until to, the end of the longest gap
+// between two in a row, as a duration since from (0 when there was no gap
+// after from).
+func (ev *chaosEval) stallEnd(from, to time.Time) time.Duration {
+	prev := time.Time{}
+	var end time.Time
+	var longest time.Duration
+	for _, h := range ev.hops {
+		if h.kind != scenario.OpBuy || h.status != 202 || h.attempt < 0 {
+			continue
+		}
+		if h.at.Before(from) {
+			prev = h.at
+			continue
+		}
+		if h.at.After(to) {
+			break
+		}
+		if prev.IsZero() {
+			prev = from
+		}
+		if g := h.at.Sub(prev); g > longest {
+			longest, end = g, h.at
+		}
+		prev = h.at
+	}
+	if end.IsZero() {
+		return 0
+	}
+	return end.Sub(from)
 }

@@ -14,7 +14,7 @@ func (ev *chaosEval) table() string {
 	var b strings.Builder
 	w := cr.cfg.Window
 	fmt.Fprintf(&b, "== chaos: faults under load (times in s since the load started; ±%v around each fault)\n", w)
-	fmt.Fprintf(&b, "%-18s %6s %8s %8s %5s %8s %7s %8s %6s %9s  %s\n",
+	fmt.Fprintf(&b, "%-20s %6s %8s %8s %5s %8s %7s %8s %6s %9s  %s\n",
 		"fault", "at", "202s±", "errors±", "lost", "oversold", "dbl-ret", "stranded", "down", "recovery", "recovery path")
 	var lost, over, dbl, strand int64
 	dash := func(ok bool, n int64) string {
@@ -39,12 +39,12 @@ func (ev *chaosEval) table() string {
 		if at.IsZero() {
 			at = ff.f.due
 		}
-		fmt.Fprintf(&b, "%-18s %6.1f %8d %8d %5d %8d %7s %8s %6s %9s  %s\n",
+		fmt.Fprintf(&b, "%-20s %6.1f %8d %8d %5d %8d %7s %8s %6s %9s  %s\n",
 			ff.f.name, cr.since(at), ff.accepted, errs, ff.lost, ff.oversold,
 			dash(ff.deviationKnown, ff.doubled), dash(ff.deviationKnown, ff.stranded),
 			secs(!ff.f.back.IsZero(), ff.down), secs(ff.recovered, ff.recovery), ff.recoveryPath)
 	}
-	fmt.Fprintf(&b, "%-18s %6s %8s %8s %5d %8d %7d %8d\n", "total", "", "", "", lost, over, dbl, strand)
+	fmt.Fprintf(&b, "%-20s %6s %8s %8s %5d %8d %7d %8d\n", "total", "", "", "", lost, over, dbl, strand)
 	verdict := "PASS: nothing lost, oversold, returned twice or stranded"
 	if lost+over+dbl+strand > 0 {
 		verdict = "FAIL: see the non-zero columns"
@@ -65,6 +65,10 @@ func (ev *chaosEval) table() string {
 			}
 			fmt.Fprintf(&b, ", %d live at the end; answers %s", v.finalLive, v.outcomes)
 		}
+		if ff.f.kind == faultRedisKill || ff.f.kind == faultRedisPause {
+			fmt.Fprintf(&b, "\n     failover in %v; %d load buy answers 503 and %d other between the failover and the first load 202",
+				ff.f.failover.Round(time.Millisecond), ff.after503, ff.afterOther)
+		}
 		if ff.f.kind == faultRedis {
 			fmt.Fprintf(&b, "\n     AOF cut by %d bytes (%v of writes); %d buy answers 503 and %d other between Redis back and the first 202",
 				ff.f.cut.bytes, ff.f.cut.window.Round(time.Millisecond), ff.after503, ff.afterOther)
@@ -77,7 +81,7 @@ func (ev *chaosEval) table() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\ncheckpoints (deviation per item: load item, probes 1–5; 0 = every unit counted once):\n")
+	fmt.Fprintf(&b, "\ncheckpoints (deviation per item: load item, probes 1–%d; 0 = every unit counted once):\n", len(cr.probes))
 	for si, devs := range ev.devs {
 		fmt.Fprintf(&b, "  %-22s", cr.snaps[si].label)
 		if devs == nil {
