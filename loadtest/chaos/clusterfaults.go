@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/loadtest/scenario"
@@ -424,4 +426,29 @@ func (ev *chaosEval) clusterParagraph() string {
 	fmt.Fprintf(&b, " Orders whose buy's Redis writes (Idempotency-Key) the cluster no longer has: %d (%d of the load); "+
 		"each is a row, so no 202 was lost, but a resend of such a buy is not recognised.", len(ev.lostLua), loadLost)
 	return b.String()
+}
+
+// goRedisLog takes go-redis's own log lines (a failed dial per command while
+// a master is down, many per second during a failover) off stderr and into
+// <out>/go-redis.log for the length of a cluster run.
+var goRedisLog = &redisLogSink{w: io.Discard}
+
+type redisLogSink struct {
+	once sync.Once
+	mu   sync.Mutex
+	w    io.Writer
+}
+
+func (s *redisLogSink) Printf(_ context.Context, format string, v ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, time.Now().Format("15:04:05.000 ")+format+"\n", v...)
+}
+
+// to sends go-redis's log to w (io.Discard when the run is over).
+func (s *redisLogSink) to(w io.Writer) {
+	s.once.Do(func() { redis.SetLogger(s) })
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }

@@ -109,6 +109,14 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 		return nil, err
 	}
 	defer cr.lb.close()
+	if cr.cl.redisCluster != nil {
+		logFile, err := os.Create(filepath.Join(cfg.Load.Out, "go-redis.log"))
+		if err != nil {
+			return nil, err
+		}
+		goRedisLog.to(logFile)
+		defer func() { goRedisLog.to(io.Discard); logFile.Close() }()
+	}
 	cr.rdb = cr.cl.redisReader()
 	defer cr.rdb.Close()
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
