@@ -40,6 +40,12 @@ type faultFigures struct {
 	recovered            bool
 	recoveryPath         string
 	after503, afterOther int // Redis: buy answers between Redis back and the first 202 (cluster: the load's)
+
+	// Payment timeouts of orders expiring in the fault's segment: how many,
+	// how many cancelled more than a second late, and the worst lateness
+	// (I7 judges them; this says which fault they belong to).
+	timeouts, lateTimeouts int
+	worstTimeout           time.Duration
 }
 
 // evaluate reads the rows and Redis and computes every figure.
@@ -158,6 +164,17 @@ func (ev *chaosEval) figuresOf(i int, f *fault) faultFigures {
 		if t, ok := ev.acceptAt[id]; ok && in(t) && ev.rows[id] == nil {
 			ff.lost++
 		}
+	}
+	for _, o := range ev.rows {
+		if o.reason == nil || *o.reason != "TIMEOUT" || o.cancelledAt == nil || !in(o.expireAt) {
+			continue
+		}
+		ff.timeouts++
+		late := o.cancelledAt.Sub(o.expireAt)
+		if late > time.Second {
+			ff.lateTimeouts++
+		}
+		ff.worstTimeout = max(ff.worstTimeout, late)
 	}
 	for _, p := range cr.probes {
 		p.mu.Lock()

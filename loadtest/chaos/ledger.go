@@ -189,6 +189,8 @@ type chaosRow struct {
 	status                  string
 	createdMs               int64
 	cancelledAt             *time.Time
+	expireAt                time.Time
+	reason                  *string // cancel_reason: TIMEOUT or USER
 }
 
 // allRows reads every order of the run's own database.
@@ -199,13 +201,13 @@ func (cr *chaosRun) allRows(ctx context.Context) (map[int64]*chaosRow, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	rows, err := conn.Query(ctx, `SELECT id, activity_id, item_id, user_id, quantity, status,
-		(extract(epoch FROM created_at) * 1000)::bigint, cancelled_at FROM orders`)
+		(extract(epoch FROM created_at) * 1000)::bigint, cancelled_at, expire_at, cancel_reason FROM orders`)
 	if err != nil {
 		return nil, err
 	}
 	out := map[int64]*chaosRow{}
 	var o chaosRow
-	_, err = pgx.ForEachRow(rows, []any{&o.id, &o.aid, &o.iid, &o.user, &o.qty, &o.status, &o.createdMs, &o.cancelledAt},
+	_, err = pgx.ForEachRow(rows, []any{&o.id, &o.aid, &o.iid, &o.user, &o.qty, &o.status, &o.createdMs, &o.cancelledAt, &o.expireAt, &o.reason},
 		func() error {
 			c := o
 			out[o.id] = &c
