@@ -41,10 +41,12 @@ type faultFigures struct {
 	recoveryPath         string
 	after503, afterOther int // Redis: buy answers between Redis back and the first 202 (cluster: the load's)
 
-	// Payment timeouts of orders expiring in the fault's segment: how many,
-	// how many cancelled more than a second late, and the worst lateness
-	// (I7 judges them; this says which fault they belong to).
+	// Payment timeouts of orders expiring in the fault's segment while the
+	// timers were up (I7's on-time group): how many, how many cancelled more
+	// than a second late, and the worst lateness; I7 judges them, this says
+	// which fault they belong to.
 	timeouts, lateTimeouts int
+	lateNo202              int // of the late: orders no buyer was answered 202 for (a 503'd buy the reconciler persisted)
 	worstTimeout           time.Duration
 }
 
@@ -169,10 +171,16 @@ func (ev *chaosEval) figuresOf(i int, f *fault) faultFigures {
 		if o.reason == nil || *o.reason != "TIMEOUT" || o.cancelledAt == nil || !in(o.expireAt) {
 			continue
 		}
+		if _, down := cr.timersDownAt(o.expireAt); down {
+			continue // I7 judges it against the part's return, not its expiry
+		}
 		ff.timeouts++
 		late := o.cancelledAt.Sub(o.expireAt)
 		if late > time.Second {
 			ff.lateTimeouts++
+			if !ev.got202(o) {
+				ff.lateNo202++
+			}
 		}
 		ff.worstTimeout = max(ff.worstTimeout, late)
 	}
@@ -297,4 +305,20 @@ func (ev *chaosEval) stallEnd(from, to time.Time) time.Duration {
 		return 0
 	}
 	return end.Sub(from)
+}
+
+// got202 reports whether a buyer was answered 202 for order o.
+func (ev *chaosEval) got202(o *chaosRow) bool {
+	if _, ok := ev.cr.r.Accepted[o.id]; ok {
+		return true
+	}
+	for _, p := range ev.cr.probes {
+		if p.act.ID == o.aid {
+			p.mu.Lock()
+			_, ok := p.accepted[o.id]
+			p.mu.Unlock()
+			return ok
+		}
+	}
+	return false
 }

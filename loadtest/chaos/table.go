@@ -56,8 +56,8 @@ func (ev *chaosEval) table() string {
 		if ff.f.note != "" {
 			fmt.Fprintf(&b, "; %s", ff.f.note)
 		}
-		fmt.Fprintf(&b, "\n     payment timeouts expiring in its segment: %d, %d cancelled over 1s late (worst %v)",
-			ff.timeouts, ff.lateTimeouts, ff.worstTimeout.Round(time.Millisecond))
+		fmt.Fprintf(&b, "\n     payment timeouts expiring in its segment with timers up: %d, %d cancelled over 1s late (%d of them never answered 202; worst %v)",
+			ff.timeouts, ff.lateTimeouts, ff.lateNo202, ff.worstTimeout.Round(time.Millisecond))
 		if i < len(ev.probes) {
 			v := ev.probes[i]
 			fmt.Fprintf(&b, "\n     probe item %d: %d accepted (%d cancelled by the buyer), held at most %d of %d units at once",
