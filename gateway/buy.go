@@ -182,6 +182,14 @@ func (s *Server) place(ctx context.Context, r stock.BuyRequest) (stock.BuyResult
 		// anyway, and if not, the reconciler persists the reservation. The
 		// client is told honestly that the order is not confirmed.
 		return res, unavailable("order could not be confirmed, retry with the same Idempotency-Key", err)
+	case errors.Is(err, stock.ErrNotReplicated):
+		// redis.durability replica: the reservation may not survive a
+		// failover, so no order was placed. If the master keeps it, the
+		// reconciler places the order; a retry with the same
+		// Idempotency-Key finds it either way.
+		return res, &apiError{Status: http.StatusServiceUnavailable, Code: api.CodeStockUnconfirmed,
+			Message:    "purchase not confirmed by a Redis replica, retry with the same Idempotency-Key",
+			RetryAfter: 1, cause: err}
 	case errors.Is(err, stock.ErrSoldOut):
 		if res.Available == 0 {
 			s.d.SoldOut.Mark(r.ActivityID, r.ItemID)

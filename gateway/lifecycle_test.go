@@ -373,10 +373,11 @@ func containsAny(s string, subs ...string) bool {
 func TestRedisRestartFromAOFFencesUntilRebuilt(t *testing.T) {
 	t.Parallel()
 	srv := stocktest.StartServer(t, "--appendonly", "yes", "--appendfsync", "everysec")
+	reg := stock.NewRegistry()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
-		OnConnect: stock.RestartHook(stock.Keys{Prefix: "sk"}, testLogger(t))})
+		OnConnect: stock.ShardHook(reg, stock.Keys{Prefix: "sk"}, testLogger(t))})
 	t.Cleanup(func() { _ = rdb.Close() })
-	h := setupWith(t, setupOpts{rdb: rdb})
+	h := setupWith(t, setupOpts{rdb: rdb, registry: reg})
 	aid, iid := h.publishActivity(activityOpts{stock: 30})
 	h.buyN(aid, iid, 1, 10)
 	h.drain()
@@ -422,11 +423,9 @@ func TestCancelOfAFencedItemIsReturnedAfterTheRebuild(t *testing.T) {
 	ids := h.buyN(aid, iid, 1, 2)
 	h.drain()
 	ctx := context.Background()
-	if _, err := h.stock.CheckRestart(ctx); err != nil { // records this server's run_id
-		t.Fatal(err)
-	}
-	h.rdb.Set(ctx, h.keys.RunID(), "run-id-before-the-restart", 0)
-	if fenced, err := h.stock.CheckRestart(ctx); err != nil || !fenced {
+	// The state of another server instance (a restart from a stale file).
+	h.rdb.HSet(ctx, h.keys.Item(atoi(aid), atoi(iid)), "rid", "run-id-before-the-restart")
+	if fenced, err := h.stock.CheckShards(ctx); err != nil || fenced != 1 {
 		t.Fatalf("fence: %v %v", fenced, err)
 	}
 	item, ok, err := order.NewCatalog(h.store, time.Millisecond).Item(ctx, atoi(aid), atoi(iid))

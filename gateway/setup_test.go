@@ -79,6 +79,8 @@ type setupOpts struct {
 	broker *order.Broker
 	// rdb, when set, replaces the shared test Redis (key prefix "sk").
 	rdb redis.UniversalClient
+	// registry, when set, is the store's (the one rdb's stock.ShardHook reads).
+	registry *stock.Registry
 	// flow, when set, replaces the permissive Sentinel rules.
 	flow *gateway.FlowConfig
 	// redisHook, when set, is added to the test's own Redis client (fault
@@ -114,7 +116,11 @@ func setupWith(t *testing.T, opts setupOpts) *harness {
 	if h.broker == nil {
 		h.broker = ordertest.NewBroker(t)
 	}
-	h.stock = stock.NewStore(h.rdb, h.keys)
+	var storeOpts []stock.StoreOption
+	if opts.registry != nil {
+		storeOpts = append(storeOpts, stock.WithRegistry(opts.registry))
+	}
+	h.stock = stock.NewStore(h.rdb, h.keys, storeOpts...)
 	h.store = order.NewStore(h.pool)
 	h.auth = gateway.NewAuth(testSecret)
 

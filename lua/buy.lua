@@ -20,7 +20,11 @@
 --                                                        by a client retrying after a lost reply):
 --                                                        nothing changed
 --   {2}                                                  NOT_PUBLISHED: item hash missing, or fenced
---                                                        after a Redis restart (see fence.lua)
+--                                                        after a Redis restart (see fence.lua), or
+--                                                        found written by another cluster node (its
+--                                                        nid is not this node's: a replica was
+--                                                        promoted and may miss writes): then fenced
+--                                                        here, and refused until rebuilt
 --   {3}                                                  NOT_STARTED
 --   {4}                                                  ENDED
 --   {5, held, limit}                                     LIMIT_EXCEEDED
@@ -29,8 +33,15 @@
 -- Checks run in this order and nothing is written before all of them pass, so a
 -- refused attempt (including a double click) never burns stock.
 
-local item = redis.call('HMGET', KEYS[1], 'stock', 'price', 'start_ms', 'end_ms', 'limit', 'timeout_s', 'fenced')
+local item = redis.call('HMGET', KEYS[1], 'stock', 'price', 'start_ms', 'end_ms', 'limit', 'timeout_s', 'fenced', 'nid')
 if not item[1] or item[7] then
+  return {2}
+end
+-- A failover: the state was written on another node and replicated here
+-- asynchronously, so buys already answered may be missing. Checked on every
+-- call, it holds even on a connection opened while this node was a replica.
+if item[8] and item[8] ~= redis.call('CLUSTER', 'MYID') then
+  redis.call('HSET', KEYS[1], 'fenced', '1')
   return {2}
 end
 

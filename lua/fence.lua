@@ -1,18 +1,26 @@
 -- fence.lua: stop selling an item whose Redis state may be stale.
 --
 -- Redis restarted from an append-only file can come back missing its last
--- second of writes: stock deducted by buys that were already answered 202
--- would be sold again. A fenced item answers NOT_PUBLISHED to the buy script
--- (the gateway says 503) until recovery rebuilds it from PostgreSQL.
+-- second of writes, and a promoted replica can miss the writes its master
+-- had not yet sent: stock deducted by buys that were already answered 202
+-- would be sold again. warm.lua and rebuild.lua record in the item hash the
+-- run_id (rid) of the server that wrote it; a server with another run_id
+-- holds state it did not write itself. A fenced item answers NOT_PUBLISHED to
+-- the buy script (the gateway says 503) until recovery rebuilds it from
+-- PostgreSQL.
 --
 -- KEYS[1] item hash
 --
--- ARGV[1] none (the script takes no arguments)
+-- ARGV[1] the run_id of the server this script runs on (the caller read it
+--         with INFO server on the same connection)
 --
--- Returns 1 if the item was fenced, 0 if it does not exist (a missing item
--- is not created: recovery rebuilds it anyway).
+-- Returns 1 if this call fenced the item, 0 if it does not exist (a missing
+-- item is not created: recovery rebuilds it anyway), is already fenced, or
+-- its rid is ARGV[1]. An item with no rid (warmed before rid was recorded)
+-- counts as written elsewhere.
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local item = redis.call('HMGET', KEYS[1], 'stock', 'fenced', 'rid')
+if not item[1] or item[2] or item[3] == ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'fenced', '1')

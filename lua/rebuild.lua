@@ -18,7 +18,8 @@
 -- Returns 1 if the item was rebuilt, 0 if its hash exists and is not fenced
 -- (nothing changed: live state always wins over a rebuild). A fenced item
 -- (fence.lua: Redis came back from an AOF that may be stale) is overwritten,
--- which also lifts the fence.
+-- which also lifts the fence. The rebuilt hash records rid and nid afresh,
+-- as warm.lua does: this server now holds the item's true state.
 
 if redis.call('EXISTS', KEYS[1]) == 1 and not redis.call('HGET', KEYS[1], 'fenced') then
   return 0
@@ -37,7 +38,12 @@ local n = tonumber(ARGV[8])
 redis.call('DEL', KEYS[2])
 chunked('HSET', KEYS[2], 9, 8 + 2 * n, 1000)
 chunked('SADD', KEYS[3], 9 + 2 * n, #ARGV, 1000)
+local info = redis.call('INFO', 'server')
 redis.call('HSET', KEYS[1],
   'stock', ARGV[1], 'total', ARGV[2], 'price', ARGV[3],
-  'start_ms', ARGV[4], 'end_ms', ARGV[5], 'limit', ARGV[6], 'timeout_s', ARGV[7])
+  'start_ms', ARGV[4], 'end_ms', ARGV[5], 'limit', ARGV[6], 'timeout_s', ARGV[7],
+  'rid', string.match(info, 'run_id:(%x+)'))
+if string.match(info, 'redis_mode:(%a+)') == 'cluster' then
+  redis.call('HSET', KEYS[1], 'nid', redis.call('CLUSTER', 'MYID'))
+end
 return 1

@@ -15,7 +15,9 @@
 --                   any reservation record of the order removed
 --   {1, available}  DUPLICATE: this order was already restocked, nothing changed
 --   {2}             NOT_PUBLISHED: item hash missing (Redis lost its state) or
---                   fenced (Redis restarted from a possibly stale file);
+--                   fenced (Redis restarted from a possibly stale file, or
+--                   a replica was promoted: nid is not this node's, then it
+--                   is fenced here, as buy.lua does);
 --                   nothing is written: the rebuild from PostgreSQL accounts
 --                   for the order, and a retry after it returns the units
 --
@@ -25,7 +27,12 @@
 
 -- A fenced item is about to be overwritten by a rebuild that may have read
 -- this order as live: returning units now would be erased with it.
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'fenced') then
+local item = redis.call('HMGET', KEYS[1], 'stock', 'fenced', 'nid')
+if not item[1] or item[2] then
+  return {2}
+end
+if item[3] and item[3] ~= redis.call('CLUSTER', 'MYID') then
+  redis.call('HSET', KEYS[1], 'fenced', '1')
   return {2}
 end
 if redis.call('SADD', KEYS[5], ARGV[1]) == 0 then

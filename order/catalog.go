@@ -20,6 +20,8 @@ type Catalog struct {
 	minRefresh time.Duration
 	now        func() time.Time
 
+	guard *stock.Registry // items registered on every refresh; nil = none
+
 	mu          sync.RWMutex
 	items       map[stock.ItemRef]CatalogItem
 	refreshedAt time.Time
@@ -33,6 +35,11 @@ func NewCatalog(st *Store, minRefresh time.Duration) *Catalog {
 	}
 	return &Catalog{store: st, minRefresh: minRefresh, now: time.Now, items: map[stock.ItemRef]CatalogItem{}}
 }
+
+// Guard makes every refresh add the catalog's items to reg, the items the
+// Redis shard checks fence after a restart or failover (stock.Registry).
+// Call it before the first Refresh.
+func (c *Catalog) Guard(reg *stock.Registry) { c.guard = reg }
 
 // Item returns a published item. ok is false when the item is unknown, not
 // published or belongs to another activity.
@@ -91,8 +98,14 @@ func (c *Catalog) refresh(ctx context.Context) error {
 		return err
 	}
 	m := make(map[stock.ItemRef]CatalogItem, len(items))
+	refs := make([]stock.ItemRef, 0, len(items))
 	for _, it := range items {
-		m[stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}] = it
+		ref := stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
+		m[ref] = it
+		refs = append(refs, ref)
+	}
+	if c.guard != nil {
+		c.guard.Add(refs...)
 	}
 	c.mu.Lock()
 	c.items, c.refreshedAt = m, now

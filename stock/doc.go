@@ -27,9 +27,11 @@
 // a semaphore's keys share {sem:<name>}.
 //
 //	key                                  type    written by
-//	<p>:{a:A:i:I}:item                   HASH    warm.lua creates (stock, total, price, start_ms, end_ms, limit, timeout_s);
-//	                                             buy.lua takes stock, restock.lua returns it; fence.lua sets fenced;
-//	                                             rebuild.lua recreates it (or overwrites a fenced one)
+//	<p>:{a:A:i:I}:item                   HASH    warm.lua creates (stock, total, price, start_ms, end_ms, limit, timeout_s,
+//	                                             rid = run_id of the server that wrote it, nid = its cluster node id);
+//	                                             buy.lua takes stock, restock.lua returns it; fence.lua sets fenced, and
+//	                                             buy.lua/restock.lua do when nid is not this node's;
+//	                                             rebuild.lua recreates it (or overwrites a fenced one), rid/nid afresh
 //	<p>:{a:A:i:I}:buyers                 HASH    user_id -> live units: buy.lua adds, restock.lua subtracts,
 //	                                             rebuild.lua replaces
 //	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes; restock.lua and
@@ -44,9 +46,24 @@
 //	<p>:{sem:<name>}:leases              ZSET    holder by lease deadline: the same three scripts
 //	<p>:node:<n>                         STRING  Snowflake node n's holder, PX TTL: AcquireNode (SET NX),
 //	                                             node_renew.lua, node_release.lua
-//	<p>:items                            SET     every published "<aid>:<iid>": Warm and Rebuild add; read by
-//	                                             CheckRestart to fence all items without a scan
-//	<p>:redis:run_id                     STRING  run_id of the Redis server that holds this state: CheckRestart
+//
+// Nothing else is global: no command spans two slots, and only the
+// semaphore's two keys ({sem:<name>}, one slot: a hot key whose cost is a
+// script per leased block, not per buy) and the node leases (one key per
+// node id, touched per renewal) are shared by every gateway. The items the
+// shard checks guard are listed in each process (Registry), not in Redis.
+//
+// # Shards that lost writes
+//
+// shards.go: every item hash names the server (rid) and cluster node (nid)
+// that wrote it. buy.lua and restock.lua fence an item whose nid is not
+// CLUSTER MYID (a replica was promoted); ShardHook, on every new connection
+// to a master, and CheckShards, periodically (gateway) and per recovery pass
+// (worker), run fence.lua for the Registry's items of that master's slots,
+// which fences those whose rid is not its run_id (a restart). Only that
+// shard's items are fenced; recovery rebuilds them from PostgreSQL. With
+// Durability replica, the Batcher also ends each round trip with WAIT on
+// each master it used (ErrNotReplicated when not confirmed).
 //
 // # Scripts
 //
@@ -57,16 +74,19 @@
 // failover). One Go wrapper per script maps its return codes to the
 // sentinel errors of errors.go.
 //
-//	buy.lua           window, per-user limit and stock checked before anything is written; then stock
+//	buy.lua           fenced or written by another node (nid): refused (and fenced); window, per-user
+//	                  limit and stock checked before anything is written; then stock
 //	                  taken, buyer's units added, reservation and index written, idempotency key set
 //	                  (Store.Buy, Batcher)
-//	warm.lua          creates the item hash only if absent: publishing twice never resets stock (Warm)
+//	warm.lua          creates the item hash only if absent, with rid/nid: publishing twice never resets
+//	                  stock (Warm)
 //	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
-//	                  fenced item (Restock, RestockMany)
-//	fence.lua         marks an existing item fenced after a Redis restart, so buys answer NOT_PUBLISHED
-//	                  until it is rebuilt (CheckRestart, RestartHook)
-//	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures; live state always wins
-//	                  over a rebuild (Rebuild)
+//	                  fenced item, or one written by another node (then fences it) (Restock, RestockMany)
+//	fence.lua         marks an existing item fenced when its rid is not the given run_id (the server
+//	                  restarted from a file, or is a promoted replica), so buys answer NOT_PUBLISHED
+//	                  until it is rebuilt (CheckShards, ShardHook)
+//	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures, rid/nid afresh; live
+//	                  state always wins over a rebuild (Rebuild)
 //	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity
 //	sem_renew.lua     extends a holder's lease and shrinks it to what it still needs
 //	sem_release.lua   gives back all of a holder's permits

@@ -34,6 +34,14 @@ var (
 	// The reservation stands (the reconciler persists it), so this is an
 	// infrastructure failure, not a refusal.
 	ErrNotForwarded = errors.New("stock: order not handed on")
+	// ErrNotReplicated: with DurabilityReplica, the buy reserved stock but
+	// its master did not confirm it reached the replicas WAIT asked for in
+	// time (or the master failed mid round trip), so it was not handed on.
+	// The reservation stays in Redis: if the master keeps it the reconciler
+	// turns it into an order; if the master is failed over it vanishes with
+	// the lost writes. No accepted buy is lost either way; an infrastructure
+	// failure (503), not a refusal.
+	ErrNotReplicated = errors.New("stock: buy not confirmed on a replica")
 )
 
 // Result codes shared by the item scripts (buy.lua, restock.lua). Each script's

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,10 +39,51 @@ type fixture struct {
 	store *stock.Store
 }
 
-func setup(t testing.TB) *fixture {
+func setup(t testing.TB) *fixture { return setupOn(t, stocktest.Single) }
+
+// setupOn is setup on topology top.
+func setupOn(t testing.TB, top stocktest.Topology) *fixture {
 	t.Helper()
-	rdb, keys := stocktest.New(t)
+	rdb, keys := stocktest.Open(t, top)
 	return &fixture{ctx: t.Context(), rdb: rdb, keys: keys, store: stock.NewStore(rdb, keys)}
+}
+
+// both runs fn as a parallel subtest on a single Redis and on the shared
+// Redis Cluster (stocktest.Topologies).
+func both(t *testing.T, fn func(t *testing.T, top stocktest.Topology)) {
+	t.Helper()
+	for _, top := range stocktest.Topologies {
+		t.Run(string(top), func(t *testing.T) {
+			t.Parallel()
+			fn(t, top)
+		})
+	}
+}
+
+// scanKeys lists the keys matching pattern: on a cluster, of every master.
+func scanKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	scan := func(ctx context.Context, c redis.Cmdable) ([]string, error) {
+		var keys []string
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return keys, iter.Err()
+	}
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return scan(ctx, rdb)
+	}
+	var mu sync.Mutex
+	var all []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		keys, err := scan(ctx, m)
+		mu.Lock()
+		all = append(all, keys...)
+		mu.Unlock()
+		return err
+	})
+	return all, err
 }
 
 // meta returns an item on sale now: 10 units, no per-user limit.
@@ -71,12 +113,8 @@ func buy(user int64) stock.BuyRequest {
 // compare equal exactly when nothing was written in between.
 func (f *fixture) dump(t testing.TB) string {
 	t.Helper()
-	var keys []string
-	iter := f.rdb.Scan(f.ctx, 0, f.keys.Prefix+":*", 1000).Iterator()
-	for iter.Next(f.ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := scanKeys(f.ctx, f.rdb, f.keys.Prefix+":*")
+	if err != nil {
 		t.Fatal(err)
 	}
 	sort.Strings(keys)

@@ -75,11 +75,3 @@ func (k Keys) SemaphoreLeases(name string) string {
 func (k Keys) Node(n int64) string {
 	return k.prefix() + ":node:" + strconv.FormatInt(n, 10)
 }
-
-// Items is the SET of every published item ("<aid>:<iid>"), so a Redis
-// restart can fence them all without scanning the keyspace.
-func (k Keys) Items() string { return k.prefix() + ":items" }
-
-// RunID is the STRING holding the run_id of the Redis server that last held
-// this state; a different run_id at connect time means Redis restarted.
-func (k Keys) RunID() string { return k.prefix() + ":redis:run_id" }

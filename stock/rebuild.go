@@ -60,8 +60,6 @@ func (s *Store) Rebuild(ctx context.Context, st ItemState) (created bool, err er
 	if err != nil {
 		return false, fmt.Errorf("stock: rebuild item %d/%d: %w", aid, iid, err)
 	}
-	if err := s.remember(ctx, aid, iid); err != nil {
-		return false, err
-	}
+	s.reg.Add(ItemRef{aid, iid})
 	return n == 1, nil
 }

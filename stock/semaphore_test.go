@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/stock"
+	"github.com/seckill/seckill/stock/stocktest"
 )
 
 // newSem returns a semaphore named "buy" with the fixture's keys.
@@ -45,154 +46,164 @@ func acquireN(t testing.TB, s *stock.Semaphore, n int) []func() {
 
 func TestSemaphoreCapsAcrossHolders(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	a, b := f.newSem("a", 10, 3, 10*time.Second), f.newSem("b", 10, 3, 10*time.Second)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		a, b := f.newSem("a", 10, 3, 10*time.Second), f.newSem("b", 10, 3, 10*time.Second)
 
-	// Alternate until both are refused: exactly the capacity is handed out.
-	var relA, relB []func()
-	for busyA, busyB := false, false; !busyA || !busyB; {
-		if r, err := a.Acquire(f.ctx); err == nil {
-			relA = append(relA, r)
-		} else if errors.Is(err, stock.ErrBusy) {
-			busyA = true
-		} else {
+		// Alternate until both are refused: exactly the capacity is handed out.
+		var relA, relB []func()
+		for busyA, busyB := false, false; !busyA || !busyB; {
+			if r, err := a.Acquire(f.ctx); err == nil {
+				relA = append(relA, r)
+			} else if errors.Is(err, stock.ErrBusy) {
+				busyA = true
+			} else {
+				t.Fatal(err)
+			}
+			if r, err := b.Acquire(f.ctx); err == nil {
+				relB = append(relB, r)
+			} else if errors.Is(err, stock.ErrBusy) {
+				busyB = true
+			} else {
+				t.Fatal(err)
+			}
+		}
+		if got := len(relA) + len(relB); got != 10 || f.leased(t) != 10 {
+			t.Fatalf("handed out %d (a %d, b %d), Redis records %d; want 10 and 10", got, len(relA), len(relB), f.leased(t))
+		}
+		if _, err := b.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
+			t.Fatalf("11th acquire = %v, want ErrBusy", err)
+		}
+
+		// A released permit is reused locally at once…
+		relA[0]()
+		relA[0]() // a second call is a no-op
+		if a.InUse() != int64(len(relA)-1) {
+			t.Fatalf("InUse = %d after one release, want %d", a.InUse(), len(relA)-1)
+		}
+		if relA[0], _ = a.Acquire(f.ctx); relA[0] == nil {
+			t.Fatal("acquire after a local release was refused")
+		}
+		// …and handed back to Redis by RunOnce once a whole block is idle, so
+		// the other holder can lease it.
+		for _, r := range relA {
+			r()
+		}
+		if err := a.RunOnce(f.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := b.Acquire(f.ctx); err == nil {
-			relB = append(relB, r)
-		} else if errors.Is(err, stock.ErrBusy) {
-			busyB = true
-		} else {
-			t.Fatal(err)
+		if a.Held() != 0 {
+			t.Errorf("a holds %d idle permits after RunOnce, want 0", a.Held())
 		}
-	}
-	if got := len(relA) + len(relB); got != 10 || f.leased(t) != 10 {
-		t.Fatalf("handed out %d (a %d, b %d), Redis records %d; want 10 and 10", got, len(relA), len(relB), f.leased(t))
-	}
-	if _, err := b.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
-		t.Fatalf("11th acquire = %v, want ErrBusy", err)
-	}
-
-	// A released permit is reused locally at once…
-	relA[0]()
-	relA[0]() // a second call is a no-op
-	if a.InUse() != int64(len(relA)-1) {
-		t.Fatalf("InUse = %d after one release, want %d", a.InUse(), len(relA)-1)
-	}
-	if relA[0], _ = a.Acquire(f.ctx); relA[0] == nil {
-		t.Fatal("acquire after a local release was refused")
-	}
-	// …and handed back to Redis by RunOnce once a whole block is idle, so
-	// the other holder can lease it.
-	for _, r := range relA {
-		r()
-	}
-	if err := a.RunOnce(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if a.Held() != 0 {
-		t.Errorf("a holds %d idle permits after RunOnce, want 0", a.Held())
-	}
-	relB = append(relB, acquireN(t, b, 10-len(relB))...)
-	if f.leased(t) != 10 || b.InUse() != 10 {
-		t.Errorf("b uses %d, Redis records %d; want 10 and 10", b.InUse(), f.leased(t))
-	}
+		relB = append(relB, acquireN(t, b, 10-len(relB))...)
+		if f.leased(t) != 10 || b.InUse() != 10 {
+			t.Errorf("b uses %d, Redis records %d; want 10 and 10", b.InUse(), f.leased(t))
+		}
+	})
 }
 
 func TestSemaphoreConcurrentNeverExceedsCapacity(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	sems := []*stock.Semaphore{f.newSem("a", 10, 3, 10*time.Second), f.newSem("b", 10, 3, 10*time.Second)}
-	var inFlight, peak, granted atomic.Int64
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 200 {
-		wg.Go(func() {
-			<-start
-			rel, err := sems[i%2].Acquire(f.ctx)
-			if err != nil {
-				if !errors.Is(err, stock.ErrBusy) {
-					t.Error(err)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		sems := []*stock.Semaphore{f.newSem("a", 10, 3, 10*time.Second), f.newSem("b", 10, 3, 10*time.Second)}
+		var inFlight, peak, granted atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 200 {
+			wg.Go(func() {
+				<-start
+				rel, err := sems[i%2].Acquire(f.ctx)
+				if err != nil {
+					if !errors.Is(err, stock.ErrBusy) {
+						t.Error(err)
+					}
+					return
 				}
-				return
-			}
-			granted.Add(1)
-			n := inFlight.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
-			time.Sleep(time.Millisecond) // time is the subject: hold the permit so holders overlap
-			inFlight.Add(-1)
-			rel()
-		})
-	}
-	close(start)
-	wg.Wait()
-	if peak.Load() > 10 || granted.Load() == 0 {
-		t.Errorf("peak in flight %d (granted %d); want 1..10", peak.Load(), granted.Load())
-	}
-	if f.leased(t) > 10 {
-		t.Errorf("Redis records %d permits, over capacity 10", f.leased(t))
-	}
+				granted.Add(1)
+				n := inFlight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(time.Millisecond) // time is the subject: hold the permit so holders overlap
+				inFlight.Add(-1)
+				rel()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if peak.Load() > 10 || granted.Load() == 0 {
+			t.Errorf("peak in flight %d (granted %d); want 1..10", peak.Load(), granted.Load())
+		}
+		if f.leased(t) > 10 {
+			t.Errorf("Redis records %d permits, over capacity 10", f.leased(t))
+		}
+	})
 }
 
 func TestSemaphoreCrashedHolderIsPurged(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	crashed := f.newSem("crashed", 10, 3, 300*time.Millisecond)
-	acquireN(t, crashed, 10) // and never renews or releases
-	live := f.newSem("live", 10, 3, 10*time.Second)
-	if _, err := live.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
-		t.Fatalf("acquire while full = %v, want ErrBusy", err)
-	}
-	time.Sleep(400 * time.Millisecond) // time is the subject: the crashed holder's 300ms lease lapses
-	acquireN(t, live, 10)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		crashed := f.newSem("crashed", 10, 3, 300*time.Millisecond)
+		acquireN(t, crashed, 10) // and never renews or releases
+		live := f.newSem("live", 10, 3, 10*time.Second)
+		if _, err := live.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
+			t.Fatalf("acquire while full = %v, want ErrBusy", err)
+		}
+		time.Sleep(400 * time.Millisecond) // time is the subject: the crashed holder's 300ms lease lapses
+		acquireN(t, live, 10)
 
-	// The crashed holder comes back: its renewal finds the lease gone and
-	// re-leases only what is free (nothing).
-	if err := crashed.RunOnce(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if crashed.Held() != 0 || f.leased(t) != 10 {
-		t.Errorf("crashed holds %d, Redis records %d; want 0 and 10", crashed.Held(), f.leased(t))
-	}
-	if _, err := crashed.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
-		t.Errorf("crashed holder acquire = %v, want ErrBusy", err)
-	}
+		// The crashed holder comes back: its renewal finds the lease gone and
+		// re-leases only what is free (nothing).
+		if err := crashed.RunOnce(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if crashed.Held() != 0 || f.leased(t) != 10 {
+			t.Errorf("crashed holds %d, Redis records %d; want 0 and 10", crashed.Held(), f.leased(t))
+		}
+		if _, err := crashed.Acquire(f.ctx); !errors.Is(err, stock.ErrBusy) {
+			t.Errorf("crashed holder acquire = %v, want ErrBusy", err)
+		}
+	})
 }
 
 func TestSemaphoreRenewKeepsLease(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	s := f.newSem("a", 10, 3, 600*time.Millisecond)
-	acquireN(t, s, 4)
-	for range 4 {
-		time.Sleep(200 * time.Millisecond) // time is the subject: renewals carry the lease past its TTL
-		if err := s.RunOnce(f.ctx); err != nil {
-			t.Fatal(err)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		s := f.newSem("a", 10, 3, 600*time.Millisecond)
+		acquireN(t, s, 4)
+		for range 4 {
+			time.Sleep(200 * time.Millisecond) // time is the subject: renewals carry the lease past its TTL
+			if err := s.RunOnce(f.ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	// 800ms > TTL, but renewed: still held, and the 2 idle permits of the second
-	// block are kept (a partly used block is not split).
-	if s.Held() != 6 || f.leased(t) != 6 {
-		t.Errorf("held %d, Redis records %d; want 6 and 6", s.Held(), f.leased(t))
-	}
+		// 800ms > TTL, but renewed: still held, and the 2 idle permits of the second
+		// block are kept (a partly used block is not split).
+		if s.Held() != 6 || f.leased(t) != 6 {
+			t.Errorf("held %d, Redis records %d; want 6 and 6", s.Held(), f.leased(t))
+		}
+	})
 }
 
 func TestSemaphoreCloseReturnsPermits(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	a := f.newSem("a", 10, 3, 10*time.Second)
-	acquireN(t, a, 5)
-	if err := a.Close(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if f.leased(t) != 0 || a.Held() != 0 {
-		t.Errorf("after Close: Redis records %d, a holds %d; want 0", f.leased(t), a.Held())
-	}
-	if _, err := a.Acquire(f.ctx); !errors.Is(err, stock.ErrClosed) {
-		t.Errorf("acquire after Close = %v, want ErrClosed", err)
-	}
-	acquireN(t, f.newSem("b", 10, 3, 10*time.Second), 10)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		a := f.newSem("a", 10, 3, 10*time.Second)
+		acquireN(t, a, 5)
+		if err := a.Close(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if f.leased(t) != 0 || a.Held() != 0 {
+			t.Errorf("after Close: Redis records %d, a holds %d; want 0", f.leased(t), a.Held())
+		}
+		if _, err := a.Acquire(f.ctx); !errors.Is(err, stock.ErrClosed) {
+			t.Errorf("acquire after Close = %v, want ErrClosed", err)
+		}
+		acquireN(t, f.newSem("b", 10, 3, 10*time.Second), 10)
+	})
 }
 
 func TestSemaphoreRedisDownIsNotBusy(t *testing.T) {

@@ -4,53 +4,56 @@ import (
 	"testing"
 
 	"github.com/seckill/seckill/stock"
+	"github.com/seckill/seckill/stock/stocktest"
 )
 
 func TestSoldOutFlags(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
-	m := meta()
-	m.Total = 0
-	f.warm(t, m)
-	other := meta()
-	other.ItemID, other.Total = testIID+1, 0
-	f.warm(t, other)
-	c := stock.NewSoldOut(f.store)
+	both(t, func(t *testing.T, top stocktest.Topology) {
+		f := setupOn(t, top)
+		m := meta()
+		m.Total = 0
+		f.warm(t, m)
+		other := meta()
+		other.ItemID, other.Total = testIID+1, 0
+		f.warm(t, other)
+		c := stock.NewSoldOut(f.store)
 
-	if c.Known(testAID, testIID) {
-		t.Fatal("unmarked item known sold out")
-	}
-	c.Mark(testAID, testIID)
-	c.Mark(testAID, other.ItemID)
-	c.Mark(testAID, testIID+2) // never published
-	for _, iid := range []int64{testIID, other.ItemID, testIID + 2} {
-		if !c.Known(testAID, iid) {
-			t.Fatalf("item %d not known after Mark", iid)
+		if c.Known(testAID, testIID) {
+			t.Fatal("unmarked item known sold out")
 		}
-	}
+		c.Mark(testAID, testIID)
+		c.Mark(testAID, other.ItemID)
+		c.Mark(testAID, testIID+2) // never published
+		for _, iid := range []int64{testIID, other.ItemID, testIID + 2} {
+			if !c.Known(testAID, iid) {
+				t.Fatalf("item %d not known after Mark", iid)
+			}
+		}
 
-	// Still 0: stays. Stock back: cleared. Hash gone: cleared.
-	f.rdb.HIncrBy(f.ctx, f.keys.Item(testAID, other.ItemID), "stock", 1)
-	if err := c.RunOnce(f.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !c.Known(testAID, testIID) {
-		t.Error("item with 0 stock was cleared")
-	}
-	if c.Known(testAID, other.ItemID) {
-		t.Error("item with stock back is still flagged")
-	}
-	if c.Known(testAID, testIID+2) {
-		t.Error("item with no hash is still flagged")
-	}
+		// Still 0: stays. Stock back: cleared. Hash gone: cleared.
+		f.rdb.HIncrBy(f.ctx, f.keys.Item(testAID, other.ItemID), "stock", 1)
+		if err := c.RunOnce(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !c.Known(testAID, testIID) {
+			t.Error("item with 0 stock was cleared")
+		}
+		if c.Known(testAID, other.ItemID) {
+			t.Error("item with stock back is still flagged")
+		}
+		if c.Known(testAID, testIID+2) {
+			t.Error("item with no hash is still flagged")
+		}
 
-	c.Clear(testAID, testIID)
-	if c.Known(testAID, testIID) {
-		t.Error("Clear did not clear")
-	}
-	if err := c.RunOnce(f.ctx); err != nil {
-		t.Errorf("RunOnce with nothing marked: %v", err)
-	}
+		c.Clear(testAID, testIID)
+		if c.Known(testAID, testIID) {
+			t.Error("Clear did not clear")
+		}
+		if err := c.RunOnce(f.ctx); err != nil {
+			t.Errorf("RunOnce with nothing marked: %v", err)
+		}
+	})
 }
 
 func TestSoldOutRedisDownKeepsFlags(t *testing.T) {

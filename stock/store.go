@@ -3,6 +3,7 @@ package stock
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,16 +24,51 @@ var (
 )
 
 // Store is the item side of Redis: publishing, buying, returning stock and
-// reading reservations. It is safe for concurrent use and holds no state of
-// its own beyond the client.
+// reading reservations. It is safe for concurrent use; beyond the client it
+// holds the Registry of items its shard checks guard.
 type Store struct {
 	rdb  redis.UniversalClient
 	keys Keys
+	reg  *Registry
+	lg   *slog.Logger
+	dur  Durability
 }
 
+// A StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithRegistry makes the store add the items it warms and rebuilds to reg,
+// and check reg's items in CheckShards: pass the registry given to the
+// client's ShardHook. Without it the store has a registry of its own.
+func WithRegistry(reg *Registry) StoreOption { return func(s *Store) { s.reg = reg } }
+
+// WithLogger sets the store's logger (slog.Default() otherwise).
+func WithLogger(log *slog.Logger) StoreOption { return func(s *Store) { s.lg = log } }
+
+// WithDurability sets how a buy is made durable (Durability); the zero value
+// is DurabilityFence.
+func WithDurability(d Durability) StoreOption { return func(s *Store) { s.dur = d } }
+
 // NewStore returns a Store that talks to rdb and names keys with keys.
-func NewStore(rdb redis.UniversalClient, keys Keys) *Store {
-	return &Store{rdb: rdb, keys: keys}
+func NewStore(rdb redis.UniversalClient, keys Keys, opts ...StoreOption) *Store {
+	s := &Store{rdb: rdb, keys: keys}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.reg == nil {
+		s.reg = NewRegistry()
+	}
+	return s
+}
+
+// Registry returns the items the store's shard checks guard.
+func (s *Store) Registry() *Registry { return s.reg }
+
+func (s *Store) log() *slog.Logger {
+	if s.lg == nil {
+		return slog.Default()
+	}
+	return s.lg
 }
 
 // Keys returns the key builder the store uses.

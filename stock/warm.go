@@ -54,8 +54,6 @@ func (s *Store) Warm(ctx context.Context, m ItemMeta) (created bool, err error) 
 	if err != nil {
 		return false, fmt.Errorf("stock: warm item %d/%d: %w", m.ActivityID, m.ItemID, err)
 	}
-	if err := s.remember(ctx, m.ActivityID, m.ItemID); err != nil {
-		return false, err
-	}
+	s.reg.Add(ItemRef{m.ActivityID, m.ItemID})
 	return n == 1, nil
 }

@@ -52,6 +52,17 @@ type RedisConfig struct {
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	ReadTimeout  time.Duration `yaml:"read_timeout"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// Durability is what makes an accepted buy survive the loss of a Redis
+	// master: "fence" (a shard that may have lost writes is fenced and
+	// rebuilt from PostgreSQL), "replica" (fence, and every buy round trip
+	// ends with WAIT WaitReplicas WaitTimeout on each master it used; a buy
+	// not confirmed is answered 503 STOCK_UNCONFIRMED), or "auto": replica
+	// on a Redis Cluster, fence on a single Redis.
+	Durability string `yaml:"durability"`
+	// WaitReplicas is WAIT's numreplicas under durability replica.
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout is WAIT's timeout under durability replica.
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
 }
 
 // PostgresConfig is the PostgreSQL connection.
@@ -150,7 +161,8 @@ func defaultConfig() Config {
 			WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxBodyBytes: 4096,
 			ShutdownTimeout: 15 * time.Second},
 		Redis: RedisConfig{Addr: "127.0.0.1:6379", KeyPrefix: "sk", DialTimeout: time.Second,
-			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
+			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+			Durability: "auto", WaitReplicas: 1, WaitTimeout: 50 * time.Millisecond},
 		Postgres: PostgresConfig{DSN: "postgres://postgres@127.0.0.1:5432/seckill?sslmode=disable", MaxConns: 16},
 		NATS: NATSConfig{DataDir: "./data/nats", Listen: "127.0.0.1:14222", Stream: "SECKILL_ORDERS",
 			Subject: "seckill.orders", DuplicateWindow: 2 * time.Minute, PublishTimeout: 2 * time.Second, Replicas: 1,

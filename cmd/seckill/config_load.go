@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/seckill/seckill/stock"
 )
 
 // loadConfig reads defaults, then the file (if any), then the environment,
@@ -128,6 +130,15 @@ func (c Config) validate() error {
 	}
 	if c.Redis.Addr == "" {
 		bad("redis.addr", "must be set")
+	}
+	if _, err := stock.ParseDurability(c.Redis.Durability, false); err != nil {
+		bad("redis.durability", "must be auto, fence or replica")
+	}
+	if c.Redis.WaitReplicas < 1 {
+		bad("redis.wait_replicas", "must be at least 1")
+	}
+	if c.Redis.WaitTimeout < time.Millisecond || c.Redis.WaitTimeout > 10*time.Second {
+		bad("redis.wait_timeout", "must be between 1ms and 10s")
 	}
 	if c.Postgres.DSN == "" {
 		bad("postgres.dsn", "must be set")

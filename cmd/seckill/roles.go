@@ -36,9 +36,18 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	})
 	soldOut := stock.NewSoldOut(sk)
 	catalog := order.NewCatalog(store, 250*time.Millisecond)
+	catalog.Guard(sk.Registry())
 	if err := catalog.Refresh(ctx); err != nil {
 		_ = node.Release(ctx)
 		return nil, nil, err
+	}
+	// Before serving: fence the items of any shard that restarted or
+	// failed over while no process watched. Connections opened from now
+	// on check themselves (stock.ShardHook); a failure here is retried
+	// by the loop below.
+	shards := sk.ShardService(log, time.Second)
+	if _, err := sk.CheckShards(ctx); err != nil {
+		log.Warn("redis shard check at start", "err", err)
 	}
 	if err := os.MkdirAll(cfg.Sentinel.LogDir, 0o755); err != nil {
 		_ = node.Release(ctx)
@@ -80,6 +89,7 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	goRun(sem.Service(log).Run)
 	goRun(soldOut.Service(log, cfg.Buy.SoldOutRecheck).Run)
 	goRun(catalog.Service(log, cfg.Buy.CatalogRefresh).Run)
+	goRun(shards.Run)
 	cleanup := []func(context.Context){
 		func(ctx context.Context) {
 			if err := sem.Close(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/gateway"
 	"github.com/seckill/seckill/order"
@@ -43,11 +44,22 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	if err := order.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	rdb := openRedis(cfg.Redis, stock.RestartHook(stock.Keys{Prefix: cfg.Redis.KeyPrefix}, log))
+	// The items the shard checks guard: fed by the gateway's catalog and
+	// the worker's recovery from PostgreSQL, read by the OnConnect hook.
+	keys := stock.Keys{Prefix: cfg.Redis.KeyPrefix}
+	guarded := stock.NewRegistry()
+	rdb := openRedis(cfg.Redis, stock.ShardHook(guarded, keys, log))
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: ping %s: %w", cfg.Redis.Addr, err)
 	}
+	_, isCluster := rdb.(*redis.ClusterClient)
+	mode, err := stock.ParseDurability(cfg.Redis.Durability, isCluster)
+	if err != nil {
+		return err
+	}
+	log.Info("redis durability", "mode", mode, "setting", cfg.Redis.Durability, "cluster", isCluster,
+		"wait_replicas", cfg.Redis.WaitReplicas, "wait_timeout", cfg.Redis.WaitTimeout)
 	broker, err := order.OpenBroker(ctx, log, order.BrokerConfig{
 		URL: cfg.NATS.URL, DataDir: cfg.NATS.DataDir, Listen: cfg.NATS.Listen,
 		Stream: cfg.NATS.Stream, Subject: cfg.NATS.Subject,
@@ -61,7 +73,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg Config, role string) error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store := order.NewStore(pool)
-	sk := stock.NewStore(rdb, stock.Keys{Prefix: cfg.Redis.KeyPrefix})
+	sk := stock.NewStore(rdb, keys, stock.WithRegistry(guarded), stock.WithLogger(log),
+		stock.WithDurability(stock.Durability{Mode: mode, Replicas: cfg.Redis.WaitReplicas, Timeout: cfg.Redis.WaitTimeout}))
+	durability := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "seckill_redis_durability_mode",
+		Help: "1 for the redis.durability mode in force (label mode: fence or replica)."}, []string{"mode"})
+	durability.WithLabelValues(string(mode)).Set(1)
+	reg.MustRegister(durability)
 	checks := map[string]func(context.Context) error{
 		"postgres": store.Ping,
 		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

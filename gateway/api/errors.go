@@ -47,6 +47,11 @@ const (
 	// CodeUnavailable (503, Retry-After): a dependency is down or an order
 	// is not persisted yet; retry.
 	CodeUnavailable = "UNAVAILABLE"
+	// CodeStockUnconfirmed (503, Retry-After): with redis.durability
+	// replica, the stock was reserved but the Redis master did not confirm
+	// it reached a replica in time, so no order was placed; retry with the
+	// same Idempotency-Key.
+	CodeStockUnconfirmed = "STOCK_UNCONFIRMED"
 	// CodeInternal (500): a bug; never a business outcome.
 	CodeInternal = "INTERNAL"
 	// CodeBadSignature (401): X-Signature does not match the callback body.

@@ -26,7 +26,8 @@ type RecoveryConfig struct {
 
 // Recovery rebuilds items whose Redis state is gone (Redis restarted without
 // persistence, or was flushed) or fenced (Redis restarted from an append-only
-// file that may miss its last second, see stock.CheckRestart). Until an item is rebuilt its buy script
+// file that may miss its last second, or a Redis Cluster replica was promoted: see stock.CheckShards).
+// Until an item is rebuilt its buy script
 // answers NOT_PUBLISHED and the gateway answers 503: nothing sells from
 // missing state. The rebuild waits until every accepted order is in
 // PostgreSQL (the order stream is drained), then sets available = total −
@@ -69,11 +70,6 @@ func (r *Recovery) Service() *lifecycle.Service {
 // returns how many it rebuilt.
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	now := r.now()
-	// Connections made after a restart fence items themselves (RestartHook);
-	// checking here too covers a restart no new connection has seen yet.
-	if _, err := r.stock.CheckRestart(ctx); err != nil {
-		return 0, err
-	}
 	items, err := r.store.LiveItems(ctx, now)
 	if err != nil {
 		return 0, err
@@ -81,6 +77,14 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	keys := make([]stock.ItemRef, len(items))
 	for i, it := range items {
 		keys[i] = stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
+	}
+	// The shard checks guard these items from now on. Connections made
+	// after a restart fence items themselves (stock.ShardHook), and buys
+	// on a promoted replica too; checking here covers a restart no new
+	// connection has seen yet, per shard.
+	r.stock.Registry().Add(keys...)
+	if _, err := r.stock.CheckShards(ctx); err != nil {
+		return 0, err
 	}
 	exists, err := r.stock.Live(ctx, keys)
 	if err != nil {

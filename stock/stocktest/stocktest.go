@@ -1,12 +1,14 @@
 // Package stocktest gives tests a real Redis of their own, the way httptest
 // gives them a server: every test gets a key prefix no other test uses, so
 // tests run in parallel against one Redis and clean up after themselves.
+// The same goes for a Redis Cluster (NewCluster: 3 masters and 3 replicas
+// shared by a package's tests, stopped by Main), and ForEachTopology runs a
+// test on both; NewPrivateCluster and StartServer give a test servers it may
+// kill, pause or restart.
 package stocktest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
@@ -43,9 +45,7 @@ func New(t testing.TB) (redis.UniversalClient, stock.Keys) {
 		_ = rdb.Close()
 		t.Fatalf("stocktest: test Redis at %s (set %s): %v", Addr(), AddrEnv, err)
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	keys := stock.Keys{Prefix: "t" + hex.EncodeToString(b)}
+	keys := newKeys()
 	t.Cleanup(func() {
 		defer rdb.Close()
 		if err := deletePrefix(context.Background(), rdb, keys.Prefix); err != nil {
@@ -55,10 +55,11 @@ func New(t testing.TB) (redis.UniversalClient, stock.Keys) {
 	return rdb, keys
 }
 
-// deletePrefix deletes every key under prefix. The keys of one test sit in
-// different cluster slots, so they are unlinked one key per command, all
-// pipelined in one round trip.
-func deletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
+// deletePrefix deletes every key under prefix on one server (on a cluster,
+// it is called per master). The keys of one test sit in different cluster
+// slots, so they are unlinked one key per command, all pipelined in one
+// round trip.
+func deletePrefix(ctx context.Context, rdb redis.Cmdable, prefix string) error {
 	var keys []string
 	iter := rdb.Scan(ctx, 0, prefix+":*", 500).Iterator()
 	for iter.Next(ctx) {

@@ -1,0 +1,268 @@
+package stock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/stock/lifecycle"
+)
+
+// Shards that lost writes.
+//
+// Redis replication and its append-only file (fsync every second) are
+// asynchronous: a master restarted from its file, or a replica promoted in a
+// failover, may lack stock deducted by buys already answered 202, and would
+// sell it again. Every item hash records who wrote it (warm.lua and
+// rebuild.lua): rid, the run_id of the server, and on a cluster nid, the node
+// id. Two checks fence the items whose holder changed, per shard, so the
+// items of other shards keep selling:
+//
+//   - a failover: buy.lua and restock.lua compare nid with CLUSTER MYID on
+//     every call (a promoted replica has another node id), so it is caught
+//     even on a connection opened while the node was a replica;
+//   - a restart keeps the node id but changes the run_id, and is reached
+//     only through new connections: ShardHook, on every new connection to a
+//     master, fences the registered items of the slots that master serves
+//     whose rid is not its run_id (fence.lua). CheckShards does the same
+//     through the client, periodically, for a restart no new connection has
+//     seen yet.
+//
+// A fenced item answers NOT_PUBLISHED (the gateway says 503) until recovery
+// (order/worker) rebuilds it from PostgreSQL once every accepted order has
+// reached it.
+
+// Registry is the set of published items this process guards: the shard
+// checks fence only registered items, since listing them from Redis would
+// need a key that spans slots. Warm and Rebuild add to it, and the processes
+// feed it from PostgreSQL (the gateway's catalog, the worker's live items).
+// It is safe for concurrent use; items are never removed (an item whose sale
+// ended costs one fence call per check and is never rebuilt).
+type Registry struct {
+	mu    sync.RWMutex
+	items map[ItemRef]struct{}
+	list  []ItemRef // a copy of items' keys, rebuilt on change
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{items: map[ItemRef]struct{}{}} }
+
+// Add registers items; items already registered are ignored.
+func (r *Registry) Add(items ...ItemRef) {
+	r.mu.RLock()
+	missing := false
+	for _, it := range items {
+		if _, ok := r.items[it]; !ok {
+			missing = true
+			break
+		}
+	}
+	r.mu.RUnlock()
+	if !missing {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for _, it := range items {
+		if _, ok := r.items[it]; !ok {
+			r.items[it] = struct{}{}
+			changed = true
+		}
+	}
+	if changed {
+		list := make([]ItemRef, 0, len(r.items))
+		for it := range r.items {
+			list = append(list, it)
+		}
+		r.list = list
+	}
+}
+
+// Items returns the registered items; the caller must not modify the slice.
+func (r *Registry) Items() []ItemRef {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.list
+}
+
+// CheckShards runs the restart check on every master (on a single Redis, on
+// the server): each fences its registered items whose rid is not its
+// run_id. It returns how many items this call fenced; a master that cannot
+// be reached is an error, and the others are still checked.
+func (s *Store) CheckShards(ctx context.Context) (int, error) {
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		var total atomic.Int64
+		var mu sync.Mutex
+		var errs []error
+		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			n, err := checkNode(ctx, node, s.reg, s.keys)
+			total.Add(int64(n))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", node.Options().Addr, err))
+				mu.Unlock()
+			}
+			return err
+		})
+		if len(errs) == 0 && err != nil {
+			errs = append(errs, err)
+		}
+		if total.Load() > 0 {
+			s.log().Warn("Redis shard state may be stale (restart or failover); its items fenced until rebuilt from PostgreSQL",
+				"fenced", total.Load())
+		}
+		return int(total.Load()), errors.Join(errs...)
+	case *redis.Client:
+		n, err := checkNode(ctx, c, s.reg, s.keys)
+		if n > 0 {
+			s.log().Warn("Redis state may be stale (restart); items fenced until rebuilt from PostgreSQL",
+				"addr", c.Options().Addr, "fenced", n)
+		}
+		return n, err
+	default:
+		return 0, fmt.Errorf("stock: check shards: unsupported client %T", s.rdb)
+	}
+}
+
+// ShardHook is a go-redis OnConnect hook running the restart check on
+// every new connection to a master, on that connection, before any command
+// is sent on it: after a restart every connection is new, so no buy reaches
+// the restarted server before its items are fenced. It logs per node how
+// many items it fenced.
+func ShardHook(reg *Registry, keys Keys, log *slog.Logger) func(ctx context.Context, cn *redis.Conn) error {
+	return func(ctx context.Context, cn *redis.Conn) error {
+		n, err := checkNode(ctx, cn, reg, keys)
+		if n > 0 {
+			log.Warn("Redis node state may be stale (restart); its items fenced until rebuilt from PostgreSQL",
+				"node", cn.String(), "fenced", n)
+		}
+		return err
+	}
+}
+
+// checkNode fences, on the node c talks to, the registered items of the
+// slots it serves whose rid is not its run_id. A replica is left alone:
+// scripts cannot write there, and buy.lua catches its promotion.
+func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys) (int, error) {
+	if reg == nil {
+		return 0, nil
+	}
+	pipe := c.Pipeline()
+	srv := pipe.Info(ctx, "server")
+	repl := pipe.Info(ctx, "replication")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("stock: redis info: %w", err)
+	}
+	runID := infoField(srv.Val(), "run_id")
+	if runID == "" || infoField(repl.Val(), "role") != "master" {
+		return 0, nil
+	}
+	items := reg.Items()
+	if len(items) == 0 {
+		return 0, nil
+	}
+	if infoField(srv.Val(), "redis_mode") == "cluster" {
+		nodes, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return 0, fmt.Errorf("stock: cluster nodes: %w", err)
+		}
+		mine := mySlots(nodes)
+		items = slices.DeleteFunc(slices.Clone(items), func(it ItemRef) bool {
+			return !mine[Slot(keys.Item(it.ActivityID, it.ItemID))]
+		})
+		if len(items) == 0 {
+			return 0, nil
+		}
+	}
+	return fenceItems(ctx, c, keys, items, runID)
+}
+
+// fenceItems runs fence.lua for every item, pipelined, loading the script
+// once if the server does not know it.
+func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string) (int, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := c.Pipeline()
+		cmds := make([]*redis.Cmd, len(items))
+		for i, it := range items {
+			cmds[i] = pipe.EvalSha(ctx, fenceScript.Hash(), []string{keys.Item(it.ActivityID, it.ItemID)}, runID)
+		}
+		_, err := pipe.Exec(ctx)
+		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := fenceScript.Load(ctx, c).Err(); err != nil {
+				return 0, fmt.Errorf("stock: load fence script: %w", err)
+			}
+			continue
+		}
+		fenced := 0
+		for _, cmd := range cmds {
+			if n, _ := cmd.Int64(); n == 1 {
+				fenced++
+			}
+		}
+		if err != nil {
+			return fenced, fmt.Errorf("stock: fence items: %w", err)
+		}
+		return fenced, nil
+	}
+}
+
+// mySlots reads the slots of the "myself" line of CLUSTER NODES: ranges
+// "a-b" and single slots; slots being imported or migrated ("[...]") are
+// left out (the owner listed in the ranges still holds them).
+func mySlots(nodes string) []bool {
+	mine := make([]bool, slotCount)
+	for _, line := range strings.Split(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.Contains(f[2], "myself") {
+			continue
+		}
+		for _, r := range f[min(8, len(f)):] {
+			if strings.HasPrefix(r, "[") {
+				continue
+			}
+			lo, hi, isRange := strings.Cut(r, "-")
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := a, error(nil)
+			if isRange {
+				b, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil || a < 0 || b >= slotCount {
+				continue
+			}
+			for s := a; s <= b; s++ {
+				mine[s] = true
+			}
+		}
+	}
+	return mine
+}
+
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// ShardService runs CheckShards every interval (the gateway's loop; the
+// worker's recovery calls CheckShards in its own passes).
+func (s *Store) ShardService(log *slog.Logger, every time.Duration) *lifecycle.Service {
+	return lifecycle.New(lifecycle.Config{Name: "stock.shards", Every: every, Log: log},
+		func(ctx context.Context) error {
+			_, err := s.CheckShards(ctx)
+			return err
+		})
+}
