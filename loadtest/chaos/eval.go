@@ -48,6 +48,7 @@ type faultFigures struct {
 	timeouts, lateTimeouts int
 	lateNo202              int // of the late: orders no buyer was answered 202 for (a 503'd buy the reconciler persisted)
 	worstTimeout           time.Duration
+	lateFrom, lateTo       time.Time // expiry range of the late ones
 }
 
 // evaluate reads the rows and Redis and computes every figure.
@@ -181,6 +182,10 @@ func (ev *chaosEval) figuresOf(i int, f *fault) faultFigures {
 			if !ev.got202(o) {
 				ff.lateNo202++
 			}
+			if ff.lateFrom.IsZero() || o.expireAt.Before(ff.lateFrom) {
+				ff.lateFrom = o.expireAt
+			}
+			ff.lateTo = scenario.MaxTime(ff.lateTo, o.expireAt)
 		}
 		ff.worstTimeout = max(ff.worstTimeout, late)
 	}

@@ -58,6 +58,9 @@ func (ev *chaosEval) table() string {
 		}
 		fmt.Fprintf(&b, "\n     payment timeouts expiring in its segment with timers up: %d, %d cancelled over 1s late (%d of them never answered 202; worst %v)",
 			ff.timeouts, ff.lateTimeouts, ff.lateNo202, ff.worstTimeout.Round(time.Millisecond))
+		if ff.lateTimeouts > 0 {
+			fmt.Fprintf(&b, ", the late ones expiring %+.1fs to %+.1fs from the fault", ff.lateFrom.Sub(ff.f.at).Seconds(), ff.lateTo.Sub(ff.f.at).Seconds())
+		}
 		if i < len(ev.probes) {
 			v := ev.probes[i]
 			fmt.Fprintf(&b, "\n     probe item %d: %d accepted (%d cancelled by the buyer), held at most %d of %d units at once",
