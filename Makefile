@@ -8,7 +8,7 @@ PGHOST  ?= 127.0.0.1
 PGPORT  ?= 5432
 PGUSER  ?= postgres
 
-.PHONY: build run test bench bench-ablate chaos chaos-cluster vet docker clean
+.PHONY: build run test bench bench-ablate bench-cluster chaos chaos-cluster vet docker clean
 
 ## build: compile the binary to bin/seckill
 build:
@@ -35,6 +35,13 @@ bench:
 ## off in turn (SECKILL_ABLATE), to loadtest/out/ablate.md
 bench-ablate:
 	$(GO) run ./loadtest/bench -ablate
+
+## bench-cluster: the full buy path on a Redis Cluster the bench starts
+## (3 masters, 1 replica each) with items on every shard: per shard Redis CPU
+## per buy and share of buys, the semaphore's shard, and redis.durability
+## fence vs replica side by side, to loadtest/out/bench-cluster.md
+bench-cluster:
+	$(GO) run ./loadtest/bench -cluster $(BENCH_FLAGS)
 
 ## chaos: faults under load with its own Redis, NATS, PostgreSQL, two gateways
 ## and two workers: kill -9/restart each part in turn, verify I1-I7, print the

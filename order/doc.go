@@ -30,7 +30,11 @@
 // # Main types
 //
 //   - Store: PostgreSQL (activities, items, orders); Migrate creates the schema.
-//   - Broker: the JetStream connection and order stream (embedded server or external).
+//   - Broker: the JetStream connection and order stream (embedded server, an
+//     external server, or a NATS cluster given as a URL list). Every stream
+//     and durable consumer is set up through EnsureStream / EnsureConsumer:
+//     nats.replicas applied (scaled up, never down), config read back,
+//     retried while a cluster starts.
 //   - Publisher: the gateway's publish of accepted reservations as order-created messages.
 //   - Lookup, Orders: get, pay and cancel an order for its user or the payment provider.
 //   - Canceller: the one cancellation path (timeout, user, sweeper).

@@ -72,7 +72,10 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 			errs[i] = fmt.Errorf("order: publish order %d: %w", r.OrderID, context.DeadlineExceeded)
 			continue
 		}
-		f, err := p.b.JS.PublishMsgAsync(msg, jetstream.WithStallWait(left))
+		// No retry on "no responders" (a stream without a leader): the
+		// buy answers 503 at once and the stream is held (Broker.Connected)
+		// rather than every buy meanwhile waiting out the retries.
+		f, err := p.b.JS.PublishMsgAsync(msg, jetstream.WithStallWait(left), jetstream.WithRetryAttempts(0))
 		if err != nil {
 			errs[i] = p.wrap(r.OrderID, err)
 			continue
@@ -101,9 +104,14 @@ func (p *Publisher) PublishMany(ctx context.Context, rs []stock.Reservation) []e
 		}
 		select {
 		case <-f.Ok():
+			p.b.streamAcked()
 		case err := <-f.Err():
 			errs[i] = p.wrap(rs[i].OrderID, err)
+			if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+				p.b.holdStream()
+			}
 		case <-t.C:
+			p.b.holdStream()
 			return giveUp(i, context.DeadlineExceeded)
 		case <-ctx.Done():
 			return giveUp(i, ctx.Err())

@@ -72,6 +72,12 @@ func TestBatcherLingersOnlyUnderLoad(t *testing.T) {
 		s := stock.NewStore(rdb, keys)
 		ctx := context.Background()
 		warmItem(t, s, 1000, 1)
+		// Load the script first: a first round trip that also loads it
+		// (NOSCRIPT, then EVAL) is slow enough for the trickle to queue up
+		// behind it, and the linger would have nothing to do.
+		if _, err := s.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: 999, OrderID: 4999, Quantity: 1}); err != nil {
+			t.Fatal(err)
+		}
 		var user atomic.Int64
 		// trickle starts n buys 1 ms apart, each in its own goroutine.
 		trickle := func(b *stock.Batcher, n int) {

@@ -213,7 +213,7 @@ func TestClusterShardLossFencesOnlyThatShard(t *testing.T) {
 		// rebuilds too; that case is not the one under test).
 		// (WAIT covers the writes of its own connection, and the replication
 		// stream is ordered: one write here, then WAIT, covers all before.)
-		vc := r.node(victim).Client()
+		vc := redis.NewClient(&redis.Options{Addr: victim, Protocol: 2, ReadTimeout: 10 * time.Second})
 		first := byMaster[victim][0]
 		if err := vc.Set(ctx, r.keys.Idempotency(first.ActivityID, first.ItemID, 0, "wait"), "1", time.Minute).Err(); err != nil {
 			t.Fatal(err)

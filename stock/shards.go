@@ -97,8 +97,11 @@ func (r *Registry) Items() []ItemRef {
 
 // CheckShards runs the restart check on every master (on a single Redis, on
 // the server): each fences its registered items whose rid is not its
-// run_id. It returns how many items this call fenced; a master that cannot
-// be reached is an error, and the others are still checked.
+// run_id. A master whose run_id and the registered item count are what
+// this store's last full pass on it saw is skipped after its two INFO
+// calls. It returns how many items this call fenced, and logs per node; a
+// master that cannot be reached is an error, and the others are still
+// checked.
 func (s *Store) CheckShards(ctx context.Context) (int, error) {
 	switch c := s.rdb.(type) {
 	case *redis.ClusterClient:
@@ -106,8 +109,12 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 		var mu sync.Mutex
 		var errs []error
 		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			n, err := checkNode(ctx, node, s.reg, s.keys)
+			n, err := checkNode(ctx, node, s.reg, s.keys, &s.memo, node.Options().Addr)
 			total.Add(int64(n))
+			if n > 0 {
+				s.log().Warn("Redis shard state may be stale (restart or failover); its items fenced until rebuilt from PostgreSQL",
+					"addr", node.Options().Addr, "fenced", n)
+			}
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", node.Options().Addr, err))
@@ -118,13 +125,9 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 		if len(errs) == 0 && err != nil {
 			errs = append(errs, err)
 		}
-		if total.Load() > 0 {
-			s.log().Warn("Redis shard state may be stale (restart or failover); its items fenced until rebuilt from PostgreSQL",
-				"fenced", total.Load())
-		}
 		return int(total.Load()), errors.Join(errs...)
 	case *redis.Client:
-		n, err := checkNode(ctx, c, s.reg, s.keys)
+		n, err := checkNode(ctx, c, s.reg, s.keys, &s.memo, c.Options().Addr)
 		if n > 0 {
 			s.log().Warn("Redis state may be stale (restart); items fenced until rebuilt from PostgreSQL",
 				"addr", c.Options().Addr, "fenced", n)
@@ -142,7 +145,7 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 // many items it fenced.
 func ShardHook(reg *Registry, keys Keys, log *slog.Logger) func(ctx context.Context, cn *redis.Conn) error {
 	return func(ctx context.Context, cn *redis.Conn) error {
-		n, err := checkNode(ctx, cn, reg, keys)
+		n, err := checkNode(ctx, cn, reg, keys, nil, "")
 		if n > 0 {
 			log.Warn("Redis node state may be stale (restart); its items fenced until rebuilt from PostgreSQL",
 				"node", cn.String(), "fenced", n)
@@ -154,7 +157,13 @@ func ShardHook(reg *Registry, keys Keys, log *slog.Logger) func(ctx context.Cont
 // checkNode fences, on the node c talks to, the registered items of the
 // slots it serves whose rid is not its run_id. A replica is left alone:
 // scripts cannot write there, and buy.lua catches its promotion.
-func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys) (int, error) {
+//
+// seen, when not nil, remembers per node address the run_id and the number
+// of registered items of its last full pass, and skips the fence calls
+// when neither changed: a restart changes the run_id, and a failover is
+// another node (and buy.lua's nid check). The periodic check then costs
+// two INFO per master per pass instead of one script per item.
+func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, seen *nodeMemo, addr string) (int, error) {
 	if reg == nil {
 		return 0, nil
 	}
@@ -166,13 +175,27 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys) (
 	}
 	runID := infoField(srv.Val(), "run_id")
 	if runID == "" || infoField(repl.Val(), "role") != "master" {
+		seen.forget(addr)
 		return 0, nil
 	}
 	items := reg.Items()
 	if len(items) == 0 {
 		return 0, nil
 	}
-	if infoField(srv.Val(), "redis_mode") == "cluster" {
+	if seen.same(addr, runID, len(items)) {
+		return 0, nil
+	}
+	n, err := checkSlots(ctx, c, keys, items, runID, infoField(srv.Val(), "redis_mode") == "cluster")
+	if err == nil {
+		seen.remember(addr, runID, len(items))
+	}
+	return n, err
+}
+
+// checkSlots fences items (of this node's slots, on a cluster) whose rid
+// is not runID.
+func checkSlots(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string, isCluster bool) (int, error) {
+	if isCluster {
 		nodes, err := c.ClusterNodes(ctx).Result()
 		if err != nil {
 			return 0, fmt.Errorf("stock: cluster nodes: %w", err)
@@ -186,6 +209,48 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys) (
 		}
 	}
 	return fenceItems(ctx, c, keys, items, runID)
+}
+
+// nodeMemo is CheckShards' memory of its last full pass per node.
+type nodeMemo struct {
+	mu    sync.Mutex
+	nodes map[string]nodePass
+}
+
+type nodePass struct {
+	runID string
+	items int
+}
+
+func (m *nodeMemo) same(addr, runID string, items int) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.nodes[addr]
+	return ok && p.runID == runID && p.items == items
+}
+
+func (m *nodeMemo) remember(addr, runID string, items int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = map[string]nodePass{}
+	}
+	m.nodes[addr] = nodePass{runID: runID, items: items}
+}
+
+func (m *nodeMemo) forget(addr string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.nodes, addr)
 }
 
 // fenceItems runs fence.lua for every item, pipelined, loading the script

@@ -63,9 +63,17 @@ func TestShardCheckFencesStaleState(t *testing.T) {
 		rdb.HIncrBy(ctx, keys.Item(1, 1), "stock", 3)
 		rdb.HDel(ctx, keys.Buyers(1, 1), "1", "2", "3")
 
+		// This server's run_id did not change, so the store skips the
+		// scripts of a server it checked; another process (a new store)
+		// checks them.
+		if n, err := s.CheckShards(ctx); err != nil || n != 0 {
+			t.Fatalf("second check of the same server: fenced %d (%v), want 0 (nothing changed that it can see)", n, err)
+		}
+		s = stock.NewStore(rdb, keys, stock.WithRegistry(s.Registry()))
 		if n, err := s.CheckShards(ctx); err != nil || n != 1 {
 			t.Fatalf("after a restart: fenced %d (%v), want 1", n, err)
 		}
+		s = stock.NewStore(rdb, keys, stock.WithRegistry(s.Registry()))
 		if n, err := s.CheckShards(ctx); err != nil || n != 0 {
 			t.Fatalf("second check: fenced %d (%v), want 0 (already fenced)", n, err)
 		}
@@ -83,6 +91,7 @@ func TestShardCheckFencesStaleState(t *testing.T) {
 		if err != nil || !created {
 			t.Fatalf("rebuild of a fenced item: created %v (%v)", created, err)
 		}
+		s = stock.NewStore(rdb, keys, stock.WithRegistry(s.Registry()))
 		if n, err := s.CheckShards(ctx); err != nil || n != 0 {
 			t.Fatalf("check after rebuild: fenced %d (%v), want 0 (rid written afresh)", n, err)
 		}
@@ -143,6 +152,14 @@ func TestRestartFromAOFFencesOnConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAOFRewritten(t, rdb)
+	// A second process without the hook: its periodic check must see the
+	// restart although it checked this address before.
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = plain.Close() })
+	periodic := stock.NewStore(plain, keys, stock.WithRegistry(reg))
+	if n, err := periodic.CheckShards(ctx); err != nil || n != 0 {
+		t.Fatalf("check before the restart: %d %v", n, err)
+	}
 	srv.Stop()
 	srv.Start()
 
@@ -166,6 +183,26 @@ func TestRestartFromAOFFencesOnConnect(t *testing.T) {
 	if n, err := s.CheckShards(ctx); err != nil || n != 0 {
 		t.Fatalf("check after the fence: fenced %d (%v), want 0", n, err)
 	}
+
+	// A second restart, seen first by the periodic check of the process
+	// without the hook, which checked this address before: the new run_id
+	// makes it check every item again, and it fences the rebuilt one.
+	if n, err := periodic.CheckShards(ctx); err != nil || n != 0 {
+		t.Fatalf("periodic check after the rebuild: %d %v", n, err)
+	}
+	if err := rdb.Do(ctx, "BGREWRITEAOF").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitAOFRewritten(t, rdb)
+	srv.Stop()
+	srv.Start()
+	cluster.Eventually(t, 10*time.Second, func() error {
+		n, err := periodic.CheckShards(ctx)
+		if err == nil && n != 1 {
+			t.Fatalf("periodic check after the second restart fenced %d, want 1 (the rebuilt item)", n)
+		}
+		return err // the first call may meet a connection the restart broke
+	})
 }
 
 func waitAOFRewritten(t *testing.T, rdb *redis.Client) {

@@ -32,6 +32,7 @@ type Store struct {
 	reg  *Registry
 	lg   *slog.Logger
 	dur  Durability
+	memo nodeMemo // CheckShards' last full pass per node
 }
 
 // A StoreOption configures a Store.

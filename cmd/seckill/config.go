@@ -73,6 +73,8 @@ type PostgresConfig struct {
 
 // NATSConfig is the broker; an empty URL runs an embedded server.
 type NATSConfig struct {
+	// URL is one server or the comma-separated nodes of a NATS cluster;
+	// the client fails over between them.
 	URL             string        `yaml:"url" secret:"true"`
 	DataDir         string        `yaml:"data_dir"`
 	Listen          string        `yaml:"listen"`
@@ -80,8 +82,9 @@ type NATSConfig struct {
 	Subject         string        `yaml:"subject"`
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	PublishTimeout  time.Duration `yaml:"publish_timeout"`
-	Replicas        int           `yaml:"replicas"`
-	TimeoutStream   string        `yaml:"timeout_stream"`
+	// Replicas of every stream (orders, timeouts): 3 on a 3-node cluster.
+	Replicas      int    `yaml:"replicas"`
+	TimeoutStream string `yaml:"timeout_stream"`
 	// Schedules: "auto" uses message schedules when the server has them
 	// (2.12+), "off" forces the delayed-redelivery fallback.
 	Schedules             string `yaml:"schedules"`

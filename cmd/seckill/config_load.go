@@ -146,6 +146,11 @@ func (c Config) validate() error {
 	if c.NATS.URL == "" && c.NATS.DataDir == "" {
 		bad("nats.data_dir", "must be set when nats.url is empty (embedded server)")
 	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		bad("nats.replicas", "must be between 1 and 5")
+	} else if c.NATS.Replicas > 1 && c.NATS.URL == "" {
+		bad("nats.replicas", "above 1 needs nats.url naming a NATS cluster (the embedded server is a single node)")
+	}
 	if c.NATS.DuplicateWindow < 2*time.Minute {
 		bad("nats.duplicate_window", "must be at least 2m")
 	}

@@ -35,7 +35,7 @@ func runAblation(ctx context.Context, e *env, o options) (string, error) {
 	}
 	defer func() {
 		// Leave the gateway as production runs it.
-		if err := e.restartGateway(ctx, ""); err != nil {
+		if err := e.restartAblated(ctx, ""); err != nil {
 			log.Printf("restart the gateway with every fast path on: %v", err)
 		}
 	}()
@@ -43,7 +43,7 @@ func runAblation(ctx context.Context, e *env, o options) (string, error) {
 		cpu := make([]float64, len(variants))
 		for k := range variants {
 			i := (k + r) % len(variants)
-			if err := e.restartGateway(ctx, variants[i]); err != nil {
+			if err := e.restartAblated(ctx, variants[i]); err != nil {
 				return "", err
 			}
 			res, err := e.benchBuy(ctx, o, "")
@@ -61,15 +61,19 @@ func runAblation(ctx context.Context, e *env, o options) (string, error) {
 	return renderAblation(o, results), nil
 }
 
+// restartAblated restarts the gateway with SECKILL_ABLATE=off ("" switches
+// nothing off).
+func (e *env) restartAblated(ctx context.Context, off string) error {
+	return e.restartGateway(ctx, "gateway-"+strings.NewReplacer(",", "-").Replace(label(off)), gateway.AblateEnv+"="+off)
+}
+
 // restartGateway stops the gateway and starts it again on the same
-// addresses with SECKILL_ABLATE=off ("" switches nothing off).
-func (e *env) restartGateway(ctx context.Context, off string) error {
+// addresses, its log named name, with extra added to its environment.
+func (e *env) restartGateway(ctx context.Context, name string, extra ...string) error {
 	e.gw.stop()
 	addr := strings.TrimPrefix(e.gwURL, "http://")
-	env := append(append([]string(nil), e.procEnv...),
-		"SECKILL_HTTP_ADDR="+addr, "SECKILL_HTTP_PPROF_ADDR="+e.gwPprof, gateway.AblateEnv+"="+off)
-	gw, err := start("gateway-"+strings.NewReplacer(",", "-").Replace(label(off)), e.dir, env,
-		e.seckillBin, "serve", "--role=gateway")
+	env := append(append([]string(nil), e.procEnv...), "SECKILL_HTTP_ADDR="+addr, "SECKILL_HTTP_PPROF_ADDR="+e.gwPprof)
+	gw, err := start(name, e.dir, append(env, extra...), e.seckillBin, "serve", "--role=gateway")
 	if err != nil {
 		return err
 	}

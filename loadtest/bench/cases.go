@@ -22,18 +22,15 @@ import (
 	"github.com/seckill/seckill/stock"
 )
 
-// watchHTTP lists the processes whose CPU an HTTP case reports.
+// watch lists the processes whose CPU an HTTP case reports.
 func (e *env) watch(gatewayName string, gatewayPID int) map[string]int {
 	w := map[string]int{gatewayName: gatewayPID, "loadgen": os.Getpid(), "nats": e.nats.pid, "worker": e.worker.pid}
-	if e.redisPID > 0 {
-		w["redis"] = e.redisPID
-	}
-	return w
+	return e.topo.watch(w)
 }
 
 func (e *env) benchBaseline(ctx context.Context, o options) (caseResult, error) {
 	n := int64(o.rate) * int64((o.warmup+o.duration)/time.Second) * 2
-	if err := e.startBaseline(ctx, e.rdb.Options().Addr, n); err != nil {
+	if err := e.startBaseline(ctx, e.redisAddr, n); err != nil {
 		return caseResult{}, err
 	}
 	log.Printf("baseline: %d req/s for %v after %v warm-up", o.rate, o.duration, o.warmup)
@@ -101,19 +98,29 @@ func (e *env) benchBuy(ctx context.Context, o options, profile string) (caseResu
 			e.captureProfile(profile, o.duration/2)
 		}()
 	}
-	batchMetrics := []string{"seckill_buy_script_round_trips_total", "seckill_buy_script_calls_total", "seckill_buy_script_lingers_total"}
 	m0, _ := promCounters(e.gwURL+"/metrics", batchMetrics...)
 	r, err := attack("buy", o.rate, o.warmup, o.duration, e.buyTarget(aid, iid, toks), e.watch("gateway", e.gw.pid))
 	r.name = "seckill full buy path (202)"
-	if m1, merr := promCounters(e.gwURL+"/metrics", batchMetrics...); merr == nil && m1[batchMetrics[0]] > m0[batchMetrics[0]] {
-		trips, calls := m1[batchMetrics[0]]-m0[batchMetrics[0]], m1[batchMetrics[1]]-m0[batchMetrics[1]]
-		r.note = fmt.Sprintf("%.0f buy scripts (warm-up included) in %.0f Redis round trips (%.2f per trip; %.0f trips lingered for company first)",
-			calls, trips, calls/trips, m1[batchMetrics[2]]-m0[batchMetrics[2]])
-	}
+	r.note = e.batchNote(m0)
 	if err == nil {
 		err = allAccepted(r)
 	}
 	return r, err
+}
+
+// batchMetrics are the gateway's buy batcher counters.
+var batchMetrics = []string{"seckill_buy_script_round_trips_total", "seckill_buy_script_calls_total", "seckill_buy_script_lingers_total"}
+
+// batchNote says how the batcher grouped the buy scripts since m0 (the
+// gateway's batchMetrics then); "" if the gateway does not answer.
+func (e *env) batchNote(m0 map[string]float64) string {
+	m1, err := promCounters(e.gwURL+"/metrics", batchMetrics...)
+	if err != nil || m1[batchMetrics[0]] <= m0[batchMetrics[0]] {
+		return ""
+	}
+	trips, calls := m1[batchMetrics[0]]-m0[batchMetrics[0]], m1[batchMetrics[1]]-m0[batchMetrics[1]]
+	return fmt.Sprintf("%.0f buy scripts (warm-up included) in %.0f Redis round trips (%.2f per trip; %.0f trips lingered for company first)",
+		calls, trips, calls/trips, m1[batchMetrics[2]]-m0[batchMetrics[2]])
 }
 
 func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
@@ -122,7 +129,7 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 		return caseResult{}, err
 	}
 	n := o.rate * int((o.warmup+o.duration)/time.Second)
-	toks, err := e.tokens(5_000_000, n+o.rate)
+	toks, err := e.tokens(5_000_000, 1000+n+o.rate) // 1000 to sell out, then one per request
 	if err != nil {
 		return caseResult{}, err
 	}
@@ -132,7 +139,7 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 	}
 	// The background (lease renewals, re-checks, recovery) talks to Redis
 	// with or without traffic: measure it idle for as long, to subtract.
-	idle0, err := redisCalls(ctx, e.rdb)
+	idle0, err := e.topo.totalCalls(ctx)
 	if err != nil {
 		return caseResult{}, err
 	}
@@ -141,12 +148,12 @@ func (e *env) benchSoldOut(ctx context.Context, o options) (caseResult, error) {
 		return caseResult{}, err
 	}
 	time.Sleep(o.warmup + o.duration)
-	idle1, _ := redisCalls(ctx, e.rdb)
+	idle1, _ := e.topo.totalCalls(ctx)
 	gwIdle1, _ := cpuTime(e.gw.pid)
 	e.gwIdle = float64((gwIdle1 - gwIdle0).Microseconds()) / (o.warmup + o.duration).Seconds() / 1000
 	log.Printf("sold-out path: %d req/s for %v after %v warm-up", o.rate, o.duration, o.warmup)
 	r, err := attack("soldout", o.rate, o.warmup, o.duration, e.buyTarget(aid, iid, toks[1000:]), e.watch("gateway", e.gw.pid))
-	after, _ := redisCalls(ctx, e.rdb)
+	after, _ := e.topo.totalCalls(ctx)
 	r.name = "seckill sold-out path (409)"
 	extra := (after - idle1) - (idle1 - idle0)
 	r.note = fmt.Sprintf("Redis commands during %d sold-out answers: %d; during as long idle just before: %d (lease renewals, sold-out re-check, recovery checks); difference %+d",

@@ -40,16 +40,21 @@ type env struct {
 	gwIdle                   float64 // the gateway's CPU ms per second with no traffic
 	workerHTTP               string
 	pool                     *pgxpool.Pool
-	rdb                      *redis.Client
+	redisAddr                string                // the gateway's redis.addr: one server, or cluster nodes comma-separated
+	rdb                      redis.UniversalClient // a cluster client when topo.cluster
+	topo                     *topology
+	redisCluster             *cluster.RedisCluster // the bench's own (-cluster), killed at close
 	broker                   *order.Broker
 	store                    *order.Store
 	auth                     *gateway.Auth
 	admin                    string
-	redisPID                 int
 }
 
-func newEnv(ctx context.Context, dir string, o options) (*env, error) {
-	e := &env{dir: dir, seckillBin: filepath.Join(dir, "seckill"), adminDSN: o.pgDSN}
+// newEnv starts what every case needs on the machine's PostgreSQL: a
+// database of its own, NATS, a worker and a gateway, over the Redis of
+// o.redisAddr or, with o.cluster, over a Redis Cluster of its own.
+func newEnv(ctx context.Context, dir, seckillBin, natsBin string, o options) (*env, error) {
+	e := &env{dir: dir, seckillBin: seckillBin, adminDSN: o.pgDSN, redisAddr: o.redisAddr}
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	e.db, e.prefix = "seckill_bench_"+stamp, "bench"+stamp
 	u, err := url.Parse(o.pgDSN)
@@ -66,23 +71,37 @@ func newEnv(ctx context.Context, dir string, o options) (*env, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+e.db); err != nil {
 		return nil, err
 	}
-	e.rdb = redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64})
-	info, err := e.rdb.Info(ctx, "server").Result()
-	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("redis: %w", err)
+	if o.cluster {
+		log.Printf("starting a Redis Cluster: %d masters, %d replica each, append-only file fsynced every second",
+			clusterMasters, clusterReplicas)
+		e.redisCluster, err = cluster.StartRedisCluster(ctx, cluster.RedisClusterOptions{Masters: clusterMasters,
+			Replicas: clusterReplicas, Dir: filepath.Join(dir, "redis"), LogDir: dir,
+			Args: []string{"--appendfsync", "everysec", "--save", ""}})
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		e.redisAddr = strings.Join(e.redisCluster.Addrs(), ",") // every node: a client needs only one that answers
 	}
-	e.redisPID = infoInt(info, "process_id")
+	addrs := strings.Split(e.redisAddr, ",")
+	if e.topo, err = discoverTopology(ctx, addrs); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.topo.cluster {
+		e.rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 64, Protocol: 2})
+	} else {
+		e.rdb = redis.NewClient(&redis.Options{Addr: addrs[0], PoolSize: 64, Protocol: 2})
+	}
 
-	nats, err := cluster.StartNATS(ctx, cluster.NATSOptions{Dir: filepath.Join(dir, "js"), LogDir: dir,
-		Bin: filepath.Join(dir, "nats-server")})
+	nats, err := cluster.StartNATS(ctx, cluster.NATSOptions{Dir: filepath.Join(dir, "js"), LogDir: dir, Bin: natsBin})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	e.nats, e.natsURL = &proc{Proc: nats.Proc, pid: nats.PID()}, nats.URL
 	e.procEnv = []string{
-		"SECKILL_POSTGRES_DSN=" + e.dsn, "SECKILL_REDIS_ADDR=" + o.redisAddr, "SECKILL_REDIS_KEY_PREFIX=" + e.prefix,
+		"SECKILL_POSTGRES_DSN=" + e.dsn, "SECKILL_REDIS_ADDR=" + e.redisAddr, "SECKILL_REDIS_KEY_PREFIX=" + e.prefix,
 		"SECKILL_NATS_URL=" + e.natsURL, "SECKILL_SENTINEL_LOG_DIR=" + filepath.Join(dir, "sentinel"),
 		"SECKILL_SENTINEL_BUY_QPS=1000000", "SECKILL_SENTINEL_USER_QPS=1000", "SECKILL_LOG_LEVEL=warn",
 		"SECKILL_AUTH_SECRET=" + benchSecret, "SECKILL_PAYMENT_SECRET=" + benchSecret,
@@ -171,11 +190,22 @@ func (e *env) close() {
 	}
 	ctx := context.Background()
 	if e.rdb != nil {
-		iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 5000).Iterator()
-		for iter.Next(ctx) {
-			e.rdb.Unlink(ctx, iter.Val())
-		}
 		e.rdb.Close()
+	}
+	if e.topo != nil {
+		if e.redisCluster == nil {
+			// Someone else's Redis: take back what the bench wrote.
+			for _, s := range e.topo.shards {
+				iter := s.master.cl.Scan(ctx, 0, e.prefix+"*", 5000).Iterator()
+				for iter.Next(ctx) {
+					s.master.cl.Unlink(ctx, iter.Val())
+				}
+			}
+		}
+		e.topo.close()
+	}
+	if e.redisCluster != nil {
+		e.redisCluster.Close()
 	}
 	if admin, err := pgx.Connect(ctx, e.adminDSN); err == nil {
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+e.db+" WITH (FORCE)"); err != nil {
@@ -194,29 +224,6 @@ func infoInt(info, field string) int {
 		}
 	}
 	return 0
-}
-
-// redisCalls is the total command count of the Redis server (INFO commandstats).
-func redisCalls(ctx context.Context, rdb *redis.Client) (int64, error) {
-	info, err := rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, line := range strings.Split(info, "\n") {
-		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
-			continue
-		}
-		if i := strings.Index(line, "calls="); i >= 0 {
-			rest := line[i+6:]
-			if j := strings.IndexByte(rest, ','); j >= 0 {
-				rest = rest[:j]
-			}
-			n, _ := strconv.ParseInt(rest, 10, 64)
-			total += n
-		}
-	}
-	return total, nil
 }
 
 // promCounters reads the named counters from a Prometheus text endpoint.

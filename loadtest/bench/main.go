@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seckill/seckill/loadtest/cluster"
 )
 
 type options struct {
@@ -21,6 +22,9 @@ type options struct {
 	redisAddr, pgDSN       string
 	httpOnly               bool
 	ablate                 bool
+	cluster, shards        bool
+	durability             string
+	itemsPerShard          int
 }
 
 func main() {
@@ -44,6 +48,10 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write the gateway's CPU profile (and FILE.allocs, its allocations) during the last full buy path round to this file")
 	flag.BoolVar(&o.httpOnly, "http-only", false, "run only the three HTTP cases (for iterating on the gateway; the table then has no persister or timeout rows)")
 	flag.BoolVar(&o.ablate, "ablate", false, "measure instead what each hand-written fast path saves: gateway CPU per buy with all on and with each off (SECKILL_ABLATE), rounds alternating; writes loadtest/out/ablate.md unless -out is given")
+	flag.BoolVar(&o.cluster, "cluster", false, "measure instead the full buy path on a Redis Cluster the bench starts (3 masters, 1 replica each): per shard Redis CPU per buy and share of buys, and each -durability setting side by side; writes loadtest/out/bench-cluster.md unless -out is given")
+	flag.BoolVar(&o.shards, "shards", false, "run -cluster's rounds on the Redis of -redis instead of a cluster of the bench's own (a single server is one shard; a cluster is named by its nodes, comma-separated)")
+	flag.StringVar(&o.durability, "durability", "fence,replica", "with -cluster or -shards: the redis.durability settings to compare (SECKILL_REDIS_DURABILITY), comma-separated; \"default\" leaves it unset")
+	flag.IntVar(&o.itemsPerShard, "items-per-shard", 4, "with -cluster or -shards: items of the activity on each shard")
 	flag.StringVar(&o.out, "out", "loadtest/out/bench.md", "where the table is written (markdown)")
 	flag.StringVar(&o.readme, "readme", "", "also replace the block between the bench markers in this README")
 	flag.StringVar(&o.redisAddr, "redis", getenv("SECKILL_REDIS_ADDR", "127.0.0.1:6379"), "Redis")
@@ -51,6 +59,13 @@ func main() {
 	flag.Parse()
 	if o.ablate && !flagSet("out") {
 		o.out = "loadtest/out/ablate.md"
+	}
+	if (o.cluster || o.shards) && !flagSet("out") {
+		o.out = "loadtest/out/bench-cluster.md"
+	}
+	if o.cluster && flagSet("redis") {
+		fmt.Fprintln(os.Stderr, "bench: -cluster starts its own Redis Cluster; use -shards to run on the one of -redis")
+		os.Exit(2)
 	}
 	ctx := context.Background()
 	if err := run(ctx, o); err != nil {
@@ -66,28 +81,50 @@ func getenv(k, def string) string {
 	return def
 }
 
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (err error) {
 	dir, err := os.MkdirTemp("", "seckill-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	log.Printf("building seckill and nats-server into %s", dir)
-	for _, b := range [][]string{
-		{"-o", filepath.Join(dir, "seckill"), "./cmd/seckill"},
-		{"-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2"},
-	} {
-		cmd := exec.Command("go", append([]string{"build"}, b...)...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build %v: %w", b, err)
+	defer func() {
+		// A failed run keeps the processes' logs the error points to.
+		if err != nil {
+			log.Printf("logs kept in %s", dir)
+			return
 		}
+		os.RemoveAll(dir)
+	}()
+	log.Printf("building seckill and nats-server")
+	defer cluster.RemoveBinaries()
+	seckillBin, err := cluster.SeckillBinary(ctx)
+	if err != nil {
+		return err
 	}
-	env, err := newEnv(ctx, dir, o)
+	natsBin, err := cluster.NATSServerBinary(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := newEnv(ctx, dir, seckillBin, natsBin, o)
 	if err != nil {
 		return err
 	}
 	defer env.close()
+	if o.cluster || o.shards {
+		report, err := runShards(ctx, env, o)
+		if err != nil {
+			return err
+		}
+		if err := writeReport(o, report); err != nil {
+			return err
+		}
+		if o.readme != "" {
+			return updateReadme(o.readme, report, clusterStart, clusterEnd)
+		}
+		return nil
+	}
+	if env.topo.cluster {
+		return fmt.Errorf("-redis names a Redis Cluster: the baseline and the other cases need a single server; -shards measures a cluster")
+	}
 	if o.ablate {
 		report, err := runAblation(ctx, env, o)
 		if err != nil {
@@ -138,7 +175,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if o.readme != "" {
-		if err := updateReadme(o.readme, report); err != nil {
+		if err := updateReadme(o.readme, report, benchStart, benchEnd); err != nil {
 			return err
 		}
 		log.Printf("benchmark section of %s updated", o.readme)
@@ -168,20 +205,25 @@ func flagSet(name string) bool {
 	return set
 }
 
-const benchStart, benchEnd = "<!-- bench:start -->", "<!-- bench:end -->"
+// The README's markers around the tables of `make bench` and of
+// `make bench-cluster`.
+const (
+	benchStart, benchEnd     = "<!-- bench:start -->", "<!-- bench:end -->"
+	clusterStart, clusterEnd = "<!-- bench-cluster:start -->", "<!-- bench-cluster:end -->"
+)
 
-// updateReadme replaces what stands between the bench markers.
-func updateReadme(path, report string) error {
+// updateReadme replaces what stands between the markers start and end.
+func updateReadme(path, report, start, end string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	s := string(b)
-	i, j := strings.Index(s, benchStart), strings.Index(s, benchEnd)
+	i, j := strings.Index(s, start), strings.Index(s, end)
 	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %s … %s block", path, benchStart, benchEnd)
+		return fmt.Errorf("%s has no %s … %s block", path, start, end)
 	}
-	s = s[:i+len(benchStart)] + "\n" + report + "\n" + s[j:]
+	s = s[:i+len(start)] + "\n" + report + "\n" + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 

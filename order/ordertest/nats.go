@@ -41,10 +41,17 @@ func NewBroker(t testing.TB) *order.Broker {
 // the test's streams and closes the connection.
 func NewExternalBroker(t testing.TB, url string) *order.Broker {
 	t.Helper()
+	return NewReplicatedBroker(t, url, 1)
+}
+
+// NewReplicatedBroker is NewExternalBroker with nats.replicas = replicas:
+// url lists the nodes of a NATS cluster, comma-separated.
+func NewReplicatedBroker(t testing.TB, url string, replicas int) *order.Broker {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tag := fmt.Sprintf("T%d", rand.Int64N(1<<40))
-	cfg := order.BrokerConfig{URL: url, Stream: tag + "_ORDERS", Subject: "seckilltest." + tag}
+	cfg := order.BrokerConfig{URL: url, Stream: tag + "_ORDERS", Subject: "seckilltest." + tag, Replicas: replicas}
 	b, err := order.OpenBroker(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	if err != nil {
 		t.Fatalf("ordertest: open external broker %s: %v", url, err)

@@ -63,7 +63,7 @@ func NewPersister(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, b.Config().Stream, jetstream.ConsumerConfig{
+	cons, err := b.EnsureConsumer(ctx, b.Config().Stream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "seckill workers persisting orders into PostgreSQL",
 		AckPolicy:     jetstream.AckExplicitPolicy,

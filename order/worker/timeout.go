@@ -36,7 +36,11 @@ type TimeoutConfig struct {
 // "<subject>.timeout.due.<id>", which the consumer turns into a cancel.
 // On an older server (the stream comes back without AllowMsgSchedules) the
 // message goes straight to the due subject and the consumer holds it back
-// with NakWithDelay until expire_at.
+// with NakWithDelay until expire_at; a 2.12+ server whose stream comes back
+// without it is a configuration error (OpenTimeouts fails), not a silent
+// fallback. The stream has the broker's replicas (nats.replicas), and a
+// replicated stream schedules as a single one does: its leader fires them,
+// and a new leader after a failover fires those still due.
 //
 // Either way an early message never cancels early: the cancel's UPDATE
 // also requires expire_at <= now(), and an early arrival waits for the rest.
@@ -59,8 +63,9 @@ type timeoutMsg struct {
 	ExpireMs int64 `json:"expire_ms"`
 }
 
-// OpenTimeouts creates the timeout stream and consumer and reports (with a
-// warning) when it has to fall back to delayed redelivery.
+// OpenTimeouts creates the timeout stream (Broker.EnsureStream) and
+// consumer and reports (with a warning) when it has to fall back to delayed
+// redelivery on a server older than 2.12.
 func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *order.Store, c *order.Canceller, cfg TimeoutConfig) (*Timeouts, error) {
 	if cfg.Stream == "" {
 		cfg.Stream = "SECKILL_TIMEOUTS"
@@ -82,24 +87,32 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 		Retention:         jetstream.LimitsPolicy,
 		MaxAge:            50 * time.Hour, // > the longest payment timeout (24h) plus a day of downtime
 		Duplicates:        b.Config().DuplicateWindow,
-		Replicas:          b.Config().Replicas,
 		AllowMsgSchedules: !cfg.DisableSchedules,
 	}
-	stream, err := b.JS.CreateOrUpdateStream(ctx, sc)
+	// EnsureStream reads the config back from the stream: an old server
+	// accepts the field and silently drops it.
+	_, got, err := b.EnsureStream(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("order: ensure stream %s: %w", cfg.Stream, err)
+		return nil, err
 	}
-	// An old server accepts the config and silently drops the field.
-	scheduled := stream.CachedInfo().Config.AllowMsgSchedules
-	if !scheduled && !cfg.DisableSchedules {
+	scheduled := got.AllowMsgSchedules && !cfg.DisableSchedules
+	if !got.AllowMsgSchedules && !cfg.DisableSchedules {
+		// A server that can schedule yet dropped the setting (a cluster
+		// mid-upgrade whose stream peers or meta leader are older) would
+		// leave the timers on the fallback without anyone having chosen it.
+		if v := b.NC.ConnectedServerVersion(); serverSchedules(v) {
+			return nil, fmt.Errorf("order: stream %s: the NATS server (%s) dropped message schedules (allow_msg_schedules) "+
+				"from the stream's configuration; is every node of the cluster 2.12 or newer? "+
+				"Set nats.schedules=off to run the timers on delayed redelivery instead", cfg.Stream, v)
+		}
 		log.Warn("NATS server cannot schedule messages (needs 2.12+); payment timeouts fall back to delayed redelivery",
-			"stream", cfg.Stream, "max_ack_pending", cfg.FallbackMaxAckPending)
+			"stream", cfg.Stream, "server_version", b.NC.ConnectedServerVersion(), "max_ack_pending", cfg.FallbackMaxAckPending)
 	}
 	maxAck := 20 * cfg.Batch
 	if !scheduled {
 		maxAck = cfg.FallbackMaxAckPending
 	}
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+	cons, err := b.EnsureConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
 		Description:   "seckill workers cancelling unpaid orders",
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -116,6 +129,19 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 	return &Timeouts{cfg: cfg, b: b, reader: reader, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now}, nil
 }
 
+// scheduleAckWait bounds how long Schedule waits for the timers' acks.
+const scheduleAckWait = 10 * time.Second
+
+// serverSchedules reports whether a nats-server of version v ("2.12.1")
+// has message schedules (2.12 and newer).
+func serverSchedules(v string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 2 || major == 2 && minor >= 12
+}
+
 // Scheduled reports whether the server schedules the timers (false: fallback).
 func (t *Timeouts) Scheduled() bool { return t.scheduled }
 
@@ -124,6 +150,10 @@ func (t *Timeouts) Scheduled() bool { return t.scheduled }
 // subject holds one schedule (the newer replaces the older), the message id
 // dedupes within the window, and a second cancel finds nothing PENDING.
 func (t *Timeouts) Schedule(ctx context.Context, orders []order.Order) error {
+	// An ack lost with a stream leader that died would otherwise hold the
+	// persister's batch until its AckWait; failing sooner redelivers it.
+	ctx, cancel := context.WithTimeout(ctx, scheduleAckWait)
+	defer cancel()
 	futures := make([]jetstream.PubAckFuture, 0, len(orders))
 	for _, o := range orders {
 		if o.Status != order.StatusPending {
@@ -153,7 +183,7 @@ func (t *Timeouts) Schedule(ctx context.Context, orders []order.Order) error {
 		case err := <-f.Err():
 			return fmt.Errorf("order: schedule timeout: %w", err)
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("order: schedule timeout: waiting for acks: %w", ctx.Err())
 		}
 	}
 	return nil
