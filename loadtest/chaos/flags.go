@@ -101,7 +101,12 @@ func chaosDefaults(short bool, topology string) chaosConfig {
 	if topology == topologyCluster {
 		c.Gap = 12 * time.Second
 		if short {
-			c.Warmup, c.Gap = 3*time.Second, 8*time.Second
+			// A buy answered 503 (STOCK_UNCONFIRMED while a shard has no
+			// replica, or NATS down) may still hold its reservation; the
+			// reconciler persists it after its grace (3 s) and interval (2 s).
+			// Its payment window must outlast that, or its timer is late
+			// before its row exists.
+			c.Warmup, c.Gap, c.Load.PayTimeout = 3*time.Second, 8*time.Second, 8*time.Second
 		}
 	}
 	return c
