@@ -8,7 +8,7 @@ PGHOST  ?= 127.0.0.1
 PGPORT  ?= 5432
 PGUSER  ?= postgres
 
-.PHONY: build run test bench bench-ablate bench-cluster chaos vet docker clean
+.PHONY: build run test bench bench-ablate bench-cluster chaos chaos-cluster vet docker clean
 
 ## build: compile the binary to bin/seckill
 build:
@@ -48,6 +48,13 @@ bench-cluster:
 ## per-fault table (also in loadtest/out/chaos-<timestamp>/chaos-table.txt)
 chaos:
 	$(GO) run ./loadtest chaos $(CHAOS_FLAGS)
+
+## chaos-cluster: the same drill on Redis Cluster (3 masters + 3 replicas),
+## 3 NATS nodes (R3 streams), 3 gateways and 2 workers: kill -9 / restart /
+## SIGSTOP a Redis master, kill -9 the NATS stream leader, a gateway, a
+## worker, stop PostgreSQL
+chaos-cluster:
+	$(GO) run ./loadtest chaos -topology cluster $(CHAOS_FLAGS)
 
 ## vet: formatting check and go vet
 vet:

@@ -119,8 +119,8 @@ func (b *balancer) healthLoop(ctx context.Context) {
 	}
 }
 
-// ServeHTTP picks a backend: the load's attempts by id (so both gateways
-// get half), others round-robin, skipping backends marked down.
+// ServeHTTP picks a backend: the load's attempts by id (so the gateways
+// share them evenly), others round-robin, skipping backends marked down.
 func (b *balancer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := b.rr.Add(1)
 	if id := scenario.AttemptID(req.URL.String()); id >= 0 {

@@ -23,11 +23,35 @@ func TestChaosShort(t *testing.T) {
 		t.Skip("set SECKILL_CHAOS=1 to run the short chaos run (builds seckill and nats-server, starts its own " +
 			"Redis, NATS, PostgreSQL, 2 gateways and 2 workers, ~1 minute); `make chaos` runs the full one")
 	}
-	cfg, err := parseChaosFlags([]string{"--short", "--out", t.TempDir()}, io.Discard)
+	report := runShortChaos(t, topologySingle)
+	if !strings.Contains(report, "Redis fsync window.") {
+		t.Errorf("report has no Redis paragraph:\n%s", report)
+	}
+}
+
+// TestChaosClusterShort is TestChaosShort on the cluster topology (Redis
+// Cluster 3+3, NATS ×3 with R3 streams, 3 gateways, 2 workers; the seven
+// faults 8 s apart, ~2 minutes). Opt-in the same way.
+func TestChaosClusterShort(t *testing.T) {
+	if os.Getenv("SECKILL_CHAOS") != "1" {
+		t.Skip("set SECKILL_CHAOS=1 to run the short chaos run on clusters (6 redis-servers, 3 nats-servers, " +
+			"PostgreSQL, 3 gateways and 2 workers, ~2 minutes); `make chaos-cluster` runs the full one")
+	}
+	report := runShortChaos(t, topologyCluster)
+	if !strings.Contains(report, "Redis failovers.") {
+		t.Errorf("report has no failover paragraph:\n%s", report)
+	}
+}
+
+// runShortChaos runs the short chaos run on the topology, fails the test
+// unless every check passed and the table has a row per fault, and returns
+// the report.
+func runShortChaos(t *testing.T, topology string) string {
+	cfg, err := parseChaosFlags([]string{"--short", "--topology", topology, "--out", t.TempDir()}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var report bytes.Buffer
 	res, err := runChaosRun(ctx, cfg, &report, cluster.TestLog(t))
@@ -41,15 +65,13 @@ func TestChaosShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fault := range []string{"kill -9 gateway-1", "kill -9 worker-1", "restart NATS", "kill -9 Redis", "stop PostgreSQL"} {
-		if !strings.Contains(string(table), fault) {
-			t.Errorf("table has no row %q:\n%s", fault, table)
+	for _, k := range cfg.kinds() {
+		if !strings.Contains(string(table), k.String()) {
+			t.Errorf("table has no row %q:\n%s", k, table)
 		}
 	}
-	if !strings.Contains(report.String(), "Redis fsync window.") {
-		t.Errorf("report has no Redis paragraph:\n%s", report.String())
-	}
 	t.Logf("\n%s", report.String())
+	return report.String()
 }
 
 // TestChaosFlags: the full run's schedule fits its load, --short compresses
@@ -72,7 +94,23 @@ func TestChaosFlags(t *testing.T) {
 	if short.Load.Duration > 20*time.Second || short.Load.Rate != 80 {
 		t.Errorf("short: %v at %d/s, want ≤ 20 s at the --rate given", short.Load.Duration, short.Load.Rate)
 	}
+	cl, err := parseChaosFlags([]string{"-topology", "cluster", "--out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Topology != topologyCluster || len(cl.kinds()) != 7 || cl.gateways() != 3 || cl.Load.Duration <= full.Load.Duration {
+		t.Errorf("cluster: topology %q, %d faults, %d gateways, %v of load; want cluster, 7, 3, longer than single's %v",
+			cl.Topology, len(cl.kinds()), cl.gateways(), cl.Load.Duration, full.Load.Duration)
+	}
+	shortCl, err := parseChaosFlags([]string{"--short", "--topology=cluster", "--out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shortCl.Gap >= cl.Gap || shortCl.Topology != topologyCluster {
+		t.Errorf("short cluster: gap %v, topology %q", shortCl.Gap, shortCl.Topology)
+	}
 	for _, bad := range [][]string{
+		{"--topology", "mesh"},
 		{"--gap", "2s", "--nats-down", "3s"},
 		{"--pay-timeout", "1500ms"},
 		{"--probe-stock", "0"},

@@ -39,7 +39,16 @@ type faultFigures struct {
 	down, recovery       time.Duration
 	recovered            bool
 	recoveryPath         string
-	after503, afterOther int // Redis: buy answers between Redis back and the first 202
+	after503, afterOther int // Redis: buy answers between Redis back and the first 202 (cluster: the load's)
+
+	// Payment timeouts of orders expiring in the fault's segment while the
+	// timers were up (I7's on-time group): how many, how many cancelled more
+	// than a second late, and the worst lateness; I7 judges them, this says
+	// which fault they belong to.
+	timeouts, lateTimeouts int
+	lateNo202              int // of the late: orders no buyer was answered 202 for (a 503'd buy the reconciler persisted)
+	worstTimeout           time.Duration
+	lateFrom, lateTo       time.Time // expiry range of the late ones
 }
 
 // evaluate reads the rows and Redis and computes every figure.
@@ -159,6 +168,27 @@ func (ev *chaosEval) figuresOf(i int, f *fault) faultFigures {
 			ff.lost++
 		}
 	}
+	for _, o := range ev.rows {
+		if o.reason == nil || *o.reason != "TIMEOUT" || o.cancelledAt == nil || !in(o.expireAt) {
+			continue
+		}
+		if _, down := cr.timersDownAt(o.expireAt); down {
+			continue // I7 judges it against the part's return, not its expiry
+		}
+		ff.timeouts++
+		late := o.cancelledAt.Sub(o.expireAt)
+		if late > time.Second {
+			ff.lateTimeouts++
+			if !ev.got202(o) {
+				ff.lateNo202++
+			}
+			if ff.lateFrom.IsZero() || o.expireAt.Before(ff.lateFrom) {
+				ff.lateFrom = o.expireAt
+			}
+			ff.lateTo = scenario.MaxTime(ff.lateTo, o.expireAt)
+		}
+		ff.worstTimeout = max(ff.worstTimeout, late)
+	}
 	for _, p := range cr.probes {
 		p.mu.Lock()
 		for id, t := range p.accepted {
@@ -217,6 +247,19 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 	case faultPG:
 		ff.recoveryPath = "first pay/cancel 200"
 		match = func(h hop) bool { return (h.kind == scenario.OpPay || h.kind == scenario.OpCancel) && h.status == 200 }
+	case faultRedisKill, faultRedisPause:
+		// The load's item is on the shard failed over; the probes may not be.
+		ff.recoveryPath = "first load 202 after failover"
+		match = func(h hop) bool { return h.kind == scenario.OpBuy && h.status == 202 && h.attempt >= 0 }
+	case faultRedisRejoin:
+		ff.recoveryPath = "first load 202 after rejoin"
+		match = func(h hop) bool { return h.kind == scenario.OpBuy && h.status == 202 && h.attempt >= 0 }
+	case faultNATSNode:
+		// The other nodes elect a leader while the killed one is down, so
+		// buys come back before it does: the end of the longest stall.
+		ff.recoveryPath = "end of longest 202 stall"
+		ff.recovery, ff.recovered = ev.stallEnd(f.at, f.back.Add(ev.cr.cfg.Window)), true
+		return
 	}
 	for _, h := range ev.hops {
 		if h.at.Before(f.back) {
@@ -226,7 +269,7 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 			ff.recovery, ff.recovered = h.at.Sub(f.at), true
 			return
 		}
-		if f.kind == faultRedis && h.kind == scenario.OpBuy {
+		if h.kind == scenario.OpBuy && (f.kind == faultRedis || (f.kind != faultRedisRejoin && f.kind.redisShard() && h.attempt >= 0)) {
 			if h.status == 503 {
 				ff.after503++
 			} else {
@@ -234,4 +277,53 @@ func (ev *chaosEval) recovery(ff *faultFigures) {
 			}
 		}
 	}
+}
+
+// stallEnd is when buys flowed again after a fault at from: among the load's
+// 202s from the last one before from until to, the end of the longest gap
+// between two in a row, as a duration since from (0 when there was no gap
+// after from).
+func (ev *chaosEval) stallEnd(from, to time.Time) time.Duration {
+	prev := time.Time{}
+	var end time.Time
+	var longest time.Duration
+	for _, h := range ev.hops {
+		if h.kind != scenario.OpBuy || h.status != 202 || h.attempt < 0 {
+			continue
+		}
+		if h.at.Before(from) {
+			prev = h.at
+			continue
+		}
+		if h.at.After(to) {
+			break
+		}
+		if prev.IsZero() {
+			prev = from
+		}
+		if g := h.at.Sub(prev); g > longest {
+			longest, end = g, h.at
+		}
+		prev = h.at
+	}
+	if end.IsZero() {
+		return 0
+	}
+	return end.Sub(from)
+}
+
+// got202 reports whether a buyer was answered 202 for order o.
+func (ev *chaosEval) got202(o *chaosRow) bool {
+	if _, ok := ev.cr.r.Accepted[o.id]; ok {
+		return true
+	}
+	for _, p := range ev.cr.probes {
+		if p.act.ID == o.aid {
+			p.mu.Lock()
+			_, ok := p.accepted[o.id]
+			p.mu.Unlock()
+			return ok
+		}
+	}
+	return false
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/seckill/seckill/loadtest/scenario"
 )
 
-// faultKind is one of the five faults, injected one after another in this order.
+// faultKind is one of the faults; each topology injects its own sequence
+// one after another.
 type faultKind int
 
 const (
@@ -18,13 +19,32 @@ const (
 	faultNATS                     // stop nats-server, start it on the same store
 	faultRedis                    // kill -9 redis-server, start it on the same AOF
 	faultPG                       // pg_ctl stop -m fast, start again
+
+	// The cluster topology's own (clusterfaults.go).
+	faultRedisKill   // kill -9 the master of the load item's shard; its replica takes over
+	faultRedisRejoin // start that old master again; it rejoins as a replica
+	faultRedisPause  // SIGSTOP the shard's master past cluster-node-timeout, SIGCONT after the failover
+	faultNATSNode    // kill -9 the NATS node leading the orders stream, start it again
 )
 
-var faultKinds = []faultKind{faultGateway, faultWorker, faultNATS, faultRedis, faultPG}
+// singleFaultKinds is the single topology's sequence, clusterFaultKinds the
+// cluster's; PostgreSQL comes last in both (the load's length counts on it).
+var (
+	singleFaultKinds  = []faultKind{faultGateway, faultWorker, faultNATS, faultRedis, faultPG}
+	clusterFaultKinds = []faultKind{faultRedisKill, faultRedisRejoin, faultRedisPause, faultNATSNode,
+		faultGateway, faultWorker, faultPG}
+)
 
 // String names the fault as the table does.
 func (k faultKind) String() string {
-	return [...]string{"kill -9 gateway-1", "kill -9 worker-1", "restart NATS", "kill -9 Redis", "stop PostgreSQL"}[k]
+	return [...]string{"kill -9 gateway-1", "kill -9 worker-1", "restart NATS", "kill -9 Redis", "stop PostgreSQL",
+		"kill -9 Redis master", "restart old master", "pause Redis master", "kill -9 NATS leader"}[k]
+}
+
+// redisShard reports whether k fails over the load item's Redis shard (its
+// probe item is put on that shard, and recovery counts the load's buys).
+func (k faultKind) redisShard() bool {
+	return k == faultRedisKill || k == faultRedisRejoin || k == faultRedisPause
 }
 
 // fault is one injected fault and what the run saw of it while it happened.
@@ -38,6 +58,7 @@ type fault struct {
 	note string
 
 	// Redis only.
+	failover   time.Duration // cluster: from the fault until another node served the shard
 	cut        aofCut
 	stale      *snapshot // the first read of the restarted server
 	fencedAt   time.Time // first seen fenced (the load's item)
@@ -56,7 +77,7 @@ func (f *fault) failf(format string, args ...any) {
 // without the killed worker and without NATS; for PostgreSQL, the return.
 func (cr *chaosRun) timersDownAt(t time.Time) (time.Time, bool) {
 	for _, f := range cr.faults {
-		if f.at.IsZero() || f.kind == faultGateway || f.kind == faultRedis {
+		if f.at.IsZero() || f.kind == faultGateway || f.kind == faultRedis || f.kind.redisShard() {
 			continue
 		}
 		back := f.back
@@ -79,7 +100,7 @@ func (cr *chaosRun) timersDownAt(t time.Time) (time.Time, bool) {
 // reads Redis just before it, then the fault is injected and undone. It
 // returns when the last part is back.
 func (cr *chaosRun) schedule(ctx context.Context, t0 time.Time) {
-	for i, k := range faultKinds {
+	for i, k := range cr.cfg.kinds() {
 		f := &fault{kind: k, name: k.String(), due: t0.Add(cr.cfg.faultAt(i))}
 		cr.faults = append(cr.faults, f)
 		p := cr.probes[i]
@@ -106,6 +127,14 @@ func (cr *chaosRun) schedule(ctx context.Context, t0 time.Time) {
 			cr.restartRedis(ctx, f)
 		case faultPG:
 			cr.restartPG(ctx, f)
+		case faultRedisKill:
+			cr.killMaster(ctx, f)
+		case faultRedisRejoin:
+			cr.rejoinMaster(ctx, f)
+		case faultRedisPause:
+			cr.pauseMaster(ctx, f)
+		case faultNATSNode:
+			cr.killNATSLeader(ctx, f)
 		}
 		if f.err != nil {
 			cr.logf("%s: %v", f.name, f.err)
@@ -195,8 +224,9 @@ func (cr *chaosRun) restartRedis(ctx context.Context, f *fault) {
 	go func() { defer cr.wg.Done(); cr.watchFence(ctx, f) }()
 }
 
-// watchFence polls the load's item after the Redis restart until the fence
-// is lifted (20 s at most): when it was first seen fenced and when rebuilt.
+// watchFence polls the load's item after the Redis restart (or, on a
+// cluster, the failover) until the fence is lifted (20 s at most): when it
+// was first seen fenced and when rebuilt.
 func (cr *chaosRun) watchFence(ctx context.Context, f *fault) {
 	cluster.WaitUntil(ctx, 20*time.Second, func(ctx context.Context) bool {
 		fenced, ok := cr.fenced(ctx, cr.r.Act)
@@ -212,14 +242,18 @@ func (cr *chaosRun) watchFence(ctx context.Context, f *fault) {
 		}
 		return false
 	})
+	what := "restart"
+	if f.kind != faultRedis {
+		what = "failover"
+	}
 	switch {
 	case !f.unfencedAt.IsZero():
-		cr.logf("items fenced %v after the restart, rebuilt %v after it",
-			f.fencedAt.Sub(f.back).Round(time.Millisecond), f.unfencedAt.Sub(f.back).Round(time.Millisecond))
+		cr.logf("items fenced %v after the %s, rebuilt %v after it",
+			f.fencedAt.Sub(f.back).Round(time.Millisecond), what, f.unfencedAt.Sub(f.back).Round(time.Millisecond))
 	case f.fencedAt.IsZero():
-		cr.logf("the load's item was never seen fenced after the restart")
+		cr.logf("the load's item was never seen fenced after the %s", what)
 	default:
-		cr.logf("the load's item was still fenced 20s after the restart")
+		cr.logf("the load's item was still fenced 20s after the %s", what)
 	}
 }
 

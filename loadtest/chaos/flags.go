@@ -19,12 +19,19 @@ import (
 const Name = "chaos"
 
 // About is its line in the usage text.
-const About = "own Redis/NATS/PostgreSQL + 2 gateways + 2 workers; kill -9/restart each under load, verify I1-I7"
+const About = "own Redis/NATS/PostgreSQL + gateways + workers (-topology single|cluster); kill -9/restart each under load, verify I1-I7"
+
+// The topologies a chaos run can start (-topology).
+const (
+	topologySingle  = "single"  // one redis-server, one nats-server, 2 gateways, 2 workers
+	topologyCluster = "cluster" // Redis Cluster 3+3, NATS ×3 (R3), 3 gateways, 2 workers
+)
 
 // chaosConfig is one chaos run: the load (a Config like every scenario's)
 // and the fault schedule.
 type chaosConfig struct {
-	Load scenario.Config
+	Load     scenario.Config
+	Topology string // topologySingle or topologyCluster
 
 	Warmup       time.Duration // load before the first fault
 	Gap          time.Duration // from one fault to the next
@@ -45,15 +52,35 @@ type chaosConfig struct {
 // faultAt is when fault i (0-based) is due, from the start of the load.
 func (c *chaosConfig) faultAt(i int) time.Duration { return c.Warmup + time.Duration(i)*c.Gap }
 
-// loadDuration covers the five faults, PostgreSQL's outage and the slack.
+// loadDuration covers the faults, PostgreSQL's outage (the last) and the slack.
 func (c *chaosConfig) loadDuration() time.Duration {
-	return c.faultAt(len(faultKinds)-1) + c.PGDown + c.EndSlack
+	return c.faultAt(len(c.kinds())-1) + c.PGDown + c.EndSlack
 }
 
+// kinds is the topology's fault sequence.
+func (c *chaosConfig) kinds() []faultKind {
+	if c.Topology == topologyCluster {
+		return clusterFaultKinds
+	}
+	return singleFaultKinds
+}
+
+// gateways and workers is how many of each the topology runs.
+func (c *chaosConfig) gateways() int {
+	if c.Topology == topologyCluster {
+		return 3
+	}
+	return 2
+}
+
+func (c *chaosConfig) workers() int { return 2 }
+
 // chaosDefaults are the full run (`make chaos`) and the short one (--short,
-// the test): everything compressed, a lower rate.
-func chaosDefaults(short bool) chaosConfig {
-	c := chaosConfig{
+// the test): everything compressed, a lower rate. The cluster topology has
+// seven faults and a Redis failover takes a few seconds (cluster-node-timeout
+// 2 s, then the election), so its gaps are longer.
+func chaosDefaults(short bool, topology string) chaosConfig {
+	c := chaosConfig{Topology: topology,
 		Load: scenario.Config{
 			Scenario: Name, Rate: 400, PayTimeout: 15 * time.Second, PayShare: 0.4, CancelShare: 0.3,
 			AbandonShare: 0, AbandonAfter: time.Millisecond, Limit: 1,
@@ -71,23 +98,41 @@ func chaosDefaults(short bool) chaosConfig {
 		c.Warmup, c.Gap, c.RestartAfter, c.NATSDown = 2*time.Second, 3500*time.Millisecond, time.Second, time.Second
 		c.PGDown, c.Window, c.EndSlack, c.ProbeStock, c.ProbeRate = 2500*time.Millisecond, 1500*time.Millisecond, 1500*time.Millisecond, 40, 40
 	}
+	if topology == topologyCluster {
+		c.Gap = 12 * time.Second
+		if short {
+			// A buy answered 503 (STOCK_UNCONFIRMED while a shard has no
+			// replica, or NATS down) may still hold its reservation; the
+			// reconciler persists it after its grace (3 s) and interval (2 s).
+			// Its payment window must outlast that, or its timer is late
+			// before its row exists.
+			c.Warmup, c.Gap, c.Load.PayTimeout = 3*time.Second, 8*time.Second, 8*time.Second
+		}
+	}
 	return c
 }
 
 // parseChaosFlags reads the chaos run's flags; --short picks the short
 // defaults, other flags override either.
 func parseChaosFlags(args []string, stderr io.Writer) (chaosConfig, error) {
-	short := false
-	for _, a := range args {
+	short, topology := false, topologySingle
+	for i, a := range args {
 		if a == "--short" || a == "-short" || a == "--short=true" || a == "-short=true" {
 			short = true
 		}
+		if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "topology="); ok && strings.HasPrefix(a, "-") {
+			topology = v
+		} else if (a == "-topology" || a == "--topology") && i+1 < len(args) {
+			topology = args[i+1]
+		}
 	}
-	c := chaosDefaults(short)
+	c := chaosDefaults(short, topology)
 	fs := flag.NewFlagSet("loadtest chaos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Bool("short", false, "compressed run (20 s of load, faults 3.5 s apart, lower rate): the go test's run")
-	fs.IntVar(&c.Load.Rate, "rate", c.Load.Rate, "planned buys per second over both gateways; retries and follow-ups come on top")
+	fs.Bool("short", false, "compressed run (single: 20 s of load, faults 3.5 s apart; cluster: faults 8 s apart; lower rate): the go test's run")
+	fs.StringVar(&c.Topology, "topology", c.Topology, "single: one Redis, one NATS, 2 gateways, 2 workers; "+
+		"cluster: Redis Cluster 3 masters + 3 replicas, 3 NATS nodes (streams R3), 3 gateways, 2 workers")
+	fs.IntVar(&c.Load.Rate, "rate", c.Load.Rate, "planned buys per second over all gateways; retries and follow-ups come on top")
 	fs.Int64Var(&c.Load.Stock, "stock", 0, "units of the load's item (0: 10% more than planned buys, so sales go on through every fault)")
 	fs.DurationVar(&c.Load.PayTimeout, "pay-timeout", c.Load.PayTimeout, "payment window of the activities, whole seconds")
 	fs.Float64Var(&c.Load.PayShare, "pay-share", c.Load.PayShare, "share of accepted orders paid by signed callback")
@@ -129,6 +174,9 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosConfig, error) {
 func (c *chaosConfig) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Topology != topologySingle && c.Topology != topologyCluster {
+		bad("--topology must be %s or %s", topologySingle, topologyCluster)
+	}
 	if c.Warmup < time.Second || c.Gap < 2*time.Second {
 		bad("--warmup must be ≥ 1s and --gap ≥ 2s")
 	}

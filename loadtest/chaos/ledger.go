@@ -16,12 +16,12 @@ import (
 
 // A checkpoint proves conservation (I3) while traffic flows, exactly.
 //
-// One MULTI/EXEC reads, for every item, Redis's available stock, its
+// One script per item reads, atomically, Redis's available stock, its
 // reservations and its restocked set, together with Redis's clock. Every
 // order the buy script accepted before that instant has a created_ms
-// (Redis's clock, written by the same script) before it, so once the run is
-// over and every order is a row, the rows tell what each unit was doing at
-// the instant:
+// (Redis's clock, written by the same script on the same server) before it,
+// so once the run is over and every order is a row, the rows tell what each
+// unit was doing at the instant:
 //
 //	deviation = available + reserved (reservation, no row) + live rows (PENDING/PAID)
 //	          + returning (CANCELLED, not yet in the restocked set) − stock
@@ -30,19 +30,29 @@ import (
 // live row cancelled later is counted as returning; its marker is not in the
 // snapshot). The deviation is 0 when every unit is accounted for once;
 // positive means Redis offers units it should not (sold twice, or returned
-// twice), negative means units stranded.
+// twice), negative means units stranded. An item's keys share one hash tag,
+// so on a Redis Cluster its script runs on the master of its shard, and
+// each item has its own instant.
+
+// snapshotScript reads one item and the server's clock in one step.
+// KEYS: item hash, reservations, restocked set. Reply: seconds, microseconds,
+// HMGET item stock fenced, HGETALL reservations, SMEMBERS restocked.
+var snapshotScript = redis.NewScript(`
+local t = redis.call('TIME')
+return {t[1], t[2], redis.call('HMGET', KEYS[1], 'stock', 'fenced'), redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
+`)
 
 // snapshot is one checkpoint's read of Redis.
 type snapshot struct {
 	label string
 	at    time.Time // local clock, when the read returned
-	ms    int64     // Redis's clock, Unix ms
 	items []itemSnap
 	err   error
 }
 
 type itemSnap struct {
 	aid, iid  int64
+	ms        int64 // Redis's clock at the read, Unix ms
 	exists    bool
 	fenced    bool
 	available int64
@@ -92,26 +102,19 @@ func (cr *chaosRun) checkpoint(ctx context.Context, label string, settle time.Du
 	}
 }
 
-// readSnapshot is one MULTI/EXEC read of every item (see the top of the file).
+// readSnapshot reads every item, each atomically with its server's clock
+// (see the top of the file), in one pipeline.
 func (cr *chaosRun) readSnapshot(ctx context.Context, label string) *snapshot {
 	s := &snapshot{label: label}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	keys := stock.Keys{Prefix: cr.cfg.Load.RedisPrefix}
 	acts := cr.activities()
-	type cmds struct {
-		item  *redis.SliceCmd
-		resv  *redis.MapStringStringCmd
-		marks *redis.StringSliceCmd
-	}
-	var tm *redis.TimeCmd
-	cs := make([]cmds, len(acts))
-	_, err := cr.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		tm = p.Time(ctx)
+	cmds := make([]*redis.Cmd, len(acts))
+	_, err := cr.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, a := range acts {
-			cs[i].item = p.HMGet(ctx, keys.Item(a.ID, a.ItemID), "stock", "fenced")
-			cs[i].resv = p.HGetAll(ctx, keys.Reservations(a.ID, a.ItemID))
-			cs[i].marks = p.SMembers(ctx, keys.Restocked(a.ID, a.ItemID))
+			cmds[i] = snapshotScript.Eval(ctx, p, []string{keys.Item(a.ID, a.ItemID),
+				keys.Reservations(a.ID, a.ItemID), keys.Restocked(a.ID, a.ItemID)})
 		}
 		return nil
 	})
@@ -120,31 +123,52 @@ func (cr *chaosRun) readSnapshot(ctx context.Context, label string) *snapshot {
 		s.err = err
 		return s
 	}
-	s.ms = tm.Val().UnixMilli()
 	for i, a := range acts {
 		it := itemSnap{aid: a.ID, iid: a.ItemID, resv: map[int64]int64{}, restocked: map[int64]bool{}}
-		v := cs[i].item.Val()
-		if sv, ok := v[0].(string); ok {
-			it.exists = true
-			it.available, _ = strconv.ParseInt(sv, 10, 64)
-		}
-		it.fenced = v[1] != nil
-		for id, js := range cs[i].resv.Val() {
-			var r stock.Reservation
-			oid, err := strconv.ParseInt(id, 10, 64)
-			if err != nil || json.Unmarshal([]byte(js), &r) != nil {
-				s.err = fmt.Errorf("reservation %q=%q unreadable", id, js)
-				return s
-			}
-			it.resv[oid] = r.Quantity
-		}
-		for _, m := range cs[i].marks.Val() {
-			oid, _ := strconv.ParseInt(m, 10, 64)
-			it.restocked[oid] = true
+		if err := it.parse(cmds[i].Val()); err != nil {
+			s.err = fmt.Errorf("item %d: %w", a.ItemID, err)
+			return s
 		}
 		s.items = append(s.items, it)
 	}
 	return s
+}
+
+// parse reads snapshotScript's reply into it.
+func (it *itemSnap) parse(v any) error {
+	r, ok := v.([]any)
+	if !ok || len(r) != 5 {
+		return fmt.Errorf("snapshot reply %v unreadable", v)
+	}
+	sec, _ := strconv.ParseInt(fmt.Sprint(r[0]), 10, 64)
+	usec, _ := strconv.ParseInt(fmt.Sprint(r[1]), 10, 64)
+	it.ms = sec*1000 + usec/1000
+	item, _ := r[2].([]any)
+	if len(item) != 2 {
+		return fmt.Errorf("item fields %v unreadable", r[2])
+	}
+	if sv, ok := item[0].(string); ok {
+		it.exists = true
+		it.available, _ = strconv.ParseInt(sv, 10, 64)
+	}
+	it.fenced = item[1] != nil
+	resv, _ := r[3].([]any)
+	for k := 0; k+1 < len(resv); k += 2 {
+		id, _ := resv[k].(string)
+		js, _ := resv[k+1].(string)
+		var rv stock.Reservation
+		oid, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || json.Unmarshal([]byte(js), &rv) != nil {
+			return fmt.Errorf("reservation %q=%q unreadable", id, js)
+		}
+		it.resv[oid] = rv.Quantity
+	}
+	marks, _ := r[4].([]any)
+	for _, m := range marks {
+		oid, _ := strconv.ParseInt(fmt.Sprint(m), 10, 64)
+		it.restocked[oid] = true
+	}
+	return nil
 }
 
 // fenced reads whether the item is fenced now; ok is false when Redis did not answer.
@@ -165,6 +189,8 @@ type chaosRow struct {
 	status                  string
 	createdMs               int64
 	cancelledAt             *time.Time
+	expireAt                time.Time
+	reason                  *string // cancel_reason: TIMEOUT or USER
 }
 
 // allRows reads every order of the run's own database.
@@ -175,13 +201,13 @@ func (cr *chaosRun) allRows(ctx context.Context) (map[int64]*chaosRow, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	rows, err := conn.Query(ctx, `SELECT id, activity_id, item_id, user_id, quantity, status,
-		(extract(epoch FROM created_at) * 1000)::bigint, cancelled_at FROM orders`)
+		(extract(epoch FROM created_at) * 1000)::bigint, cancelled_at, expire_at, cancel_reason FROM orders`)
 	if err != nil {
 		return nil, err
 	}
 	out := map[int64]*chaosRow{}
 	var o chaosRow
-	_, err = pgx.ForEachRow(rows, []any{&o.id, &o.aid, &o.iid, &o.user, &o.qty, &o.status, &o.createdMs, &o.cancelledAt},
+	_, err = pgx.ForEachRow(rows, []any{&o.id, &o.aid, &o.iid, &o.user, &o.qty, &o.status, &o.createdMs, &o.cancelledAt, &o.expireAt, &o.reason},
 		func() error {
 			c := o
 			out[o.id] = &c
@@ -212,7 +238,7 @@ func deviationOf(s *snapshot, it *itemSnap, byItem map[int64][]*chaosRow, rows m
 	}
 	for _, o := range byItem[it.iid] {
 		_, reserved := it.resv[o.id]
-		if o.createdMs > s.ms || (o.createdMs == s.ms && !reserved) {
+		if o.createdMs > it.ms || (o.createdMs == it.ms && !reserved) {
 			continue // accepted after the read (same millisecond: its reservation tells)
 		}
 		switch {

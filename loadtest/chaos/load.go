@@ -40,7 +40,7 @@ func followUpBackoffAt(retries int) time.Duration {
 }
 
 func (*chaosLoad) About() string {
-	return "own Redis/NATS/PostgreSQL, two gateways and workers; kill and restart each part under load"
+	return "own Redis/NATS/PostgreSQL (single or clusters), gateways and workers; kill and restart each part under load"
 }
 
 // Defaults: the chaos flags set everything; see chaosDefaults.

@@ -75,7 +75,7 @@ func (ev *chaosEval) redisParagraph(ctx context.Context) string {
 		fmt.Fprintf(&b, " (fence lifted by the rebuild from PostgreSQL %.2fs after Redis answered)", f.unfencedAt.Sub(f.back).Seconds())
 	}
 	b.WriteString(". ")
-	if i := slices.Index(faultKinds, faultRedis); i < len(ev.probes) {
+	if i := slices.Index(cr.cfg.kinds(), faultRedis); i < len(ev.probes) {
 		v := ev.probes[i]
 		verdict := "no unit was oversold"
 		if v.maxLive > cr.cfg.ProbeStock {
@@ -89,7 +89,7 @@ func (ev *chaosEval) redisParagraph(ctx context.Context) string {
 	b.WriteString(".")
 	if ff.stranded > 0 || ff.doubled > 0 {
 		fmt.Fprintf(&b, " But the restart was not free: %d units stranded and %d offered twice across it (see the notes of fault %d).",
-			ff.stranded, ff.doubled, slices.Index(faultKinds, faultRedis)+1)
+			ff.stranded, ff.doubled, slices.Index(cr.cfg.kinds(), faultRedis)+1)
 	}
 	b.WriteString("\n\n")
 

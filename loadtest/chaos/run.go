@@ -30,12 +30,13 @@ type chaosRun struct {
 
 	cl     *stack
 	lb     *balancer
-	rdb    *redis.Client // the run's Redis, read-only: checkpoints and verification
+	rdb    redis.UniversalClient // the run's Redis (a cluster client on a cluster), read-only: checkpoints and verification
 	auth   *gateway.Auth
 	client *http.Client // the probes' client
 	r      *scenario.Session
 	load   *chaosLoad
 	probes []*probe
+	cs     clusterState // the cluster faults' shared state
 	faults []*fault
 	snaps  []*snapshot    // before each fault, then the final one
 	began  time.Time      // the run started (setup included)
@@ -91,7 +92,7 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	if cr.cl, err = startStack(ctx, tmp, cfg.Load.Out, cr.logf); err != nil {
+	if cr.cl, err = startStack(ctx, cfg, tmp, cfg.Load.Out, cr.logf); err != nil {
 		return nil, err
 	}
 	defer cr.cl.close()
@@ -108,14 +109,21 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 		return nil, err
 	}
 	defer cr.lb.close()
-	cr.rdb = redis.NewClient(&redis.Options{Addr: cr.cl.redis.Addr, MaxRetries: -1,
-		DialTimeout: 300 * time.Millisecond, ReadTimeout: 3 * time.Second})
+	if cr.cl.redisCluster != nil {
+		logFile, err := os.Create(filepath.Join(cfg.Load.Out, "go-redis.log"))
+		if err != nil {
+			return nil, err
+		}
+		goRedisLog.to(logFile)
+		defer func() { goRedisLog.to(io.Discard); logFile.Close() }()
+	}
+	cr.rdb = cr.cl.redisReader()
 	defer cr.rdb.Close()
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	cr.client = &http.Client{Timeout: cfg.Load.Timeout, Transport: &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConns: 500, MaxIdleConnsPerHost: 500, IdleConnTimeout: 30 * time.Second}}
 
-	cfg.Load.BaseURL, cfg.Load.PostgresDSN, cfg.Load.RedisAddr = cr.lb.url, cr.cl.dsn, cr.cl.redis.Addr
+	cfg.Load.BaseURL, cfg.Load.PostgresDSN, cfg.Load.RedisAddr = cr.lb.url, cr.cl.dsn, cr.cl.redisAddr()
 	cr.cfg = cfg
 	if err := cr.newSession(ctx); err != nil {
 		return nil, err
@@ -124,7 +132,9 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 		return nil, err
 	}
 	cr.printHeader()
-	go cr.cl.redis.sample(bctx)
+	if cr.cl.redis != nil {
+		go cr.cl.redis.sample(bctx)
+	}
 
 	// The load and the faults, side by side.
 	cr.t0 = time.Now()
@@ -164,7 +174,11 @@ func runChaosRun(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer)
 	cr.r.PrintChecks(f, checks)
 	table := ev.table()
 	fmt.Fprint(cr.stdout, "\n"+table)
-	fmt.Fprint(cr.stdout, "\n"+ev.redisParagraph(ctx)+"\n")
+	if cr.cl.redisCluster != nil {
+		fmt.Fprint(cr.stdout, "\n"+ev.clusterParagraph()+"\n")
+	} else {
+		fmt.Fprint(cr.stdout, "\n"+ev.redisParagraph(ctx)+"\n")
+	}
 	if err := os.WriteFile(filepath.Join(cfg.Load.Out, "chaos-table.txt"), []byte(table), 0o644); err != nil {
 		return nil, err
 	}
@@ -202,11 +216,32 @@ func (cr *chaosRun) newSession(ctx context.Context) error {
 		PayTimeout: cfg.PayTimeout, Limit: cfg.Limit, Stock: cfg.Stock, PriceCents: 1999}); err != nil {
 		return err
 	}
-	for i := range faultKinds {
-		a, err := r.API.CreateAndPublish(ctx, scenario.ActivitySpec{Name: fmt.Sprintf("%s probe %d", name, i+1), Open: open,
-			PayTimeout: cfg.PayTimeout, Limit: 1, Stock: cr.cfg.ProbeStock, PriceCents: 999})
-		if err != nil {
-			return err
+	shard, err := cr.shardOf(ctx, r.Act) // "" on a single Redis
+	if err != nil {
+		return err
+	}
+	for i, k := range cr.cfg.kinds() {
+		var a scenario.Activity
+		// A Redis cluster fault's probe sells out on the shard it fails over:
+		// publish probe items until one lands there (a third do).
+		for try := 0; ; try++ {
+			if a, err = r.API.CreateAndPublish(ctx, scenario.ActivitySpec{Name: fmt.Sprintf("%s probe %d", name, i+1), Open: open,
+				PayTimeout: cfg.PayTimeout, Limit: 1, Stock: cr.cfg.ProbeStock, PriceCents: 999}); err != nil {
+				return err
+			}
+			if !k.redisShard() || shard == "" {
+				break
+			}
+			s, err := cr.shardOf(ctx, a)
+			if err != nil {
+				return err
+			}
+			if s == shard {
+				break
+			}
+			if try == 40 {
+				return fmt.Errorf("no probe item of 40 landed on the load item's shard (%s)", shard)
+			}
 		}
 		cr.probes = append(cr.probes, &probe{act: a, base: a.ID * 10_000_000, accepted: map[int64]time.Time{}})
 	}
@@ -226,19 +261,36 @@ func (cr *chaosRun) newSession(ctx context.Context) error {
 // printHeader describes the processes, the load and the schedule.
 func (cr *chaosRun) printHeader() {
 	c, r, w := cr.cfg, cr.r, cr.stdout
-	fmt.Fprintf(w, "seckill chaos run\n")
-	fmt.Fprintf(w, "  own processes: redis-server %s (appendonly, fsync everysec), nats-server %s (-js), PostgreSQL 127.0.0.1:%d (initdb, %s)\n",
-		cr.cl.redis.Addr, cr.cl.nats.Addr(), cr.cl.pg.Port, cr.cl.pg.Bindir())
+	fmt.Fprintf(w, "seckill chaos run, %s topology\n", c.Topology)
+	if cr.cl.redisCluster != nil {
+		fmt.Fprintf(w, "  own processes: Redis Cluster %s (3 masters + 3 replicas, appendonly, fsync everysec, node timeout 2 s), "+
+			"nats-server ×3 %s (-js, streams R3), PostgreSQL 127.0.0.1:%d (initdb, %s)\n",
+			cr.cl.redisAddr(), cr.cl.natsURL(), cr.cl.pg.Port, cr.cl.pg.Bindir())
+	} else {
+		fmt.Fprintf(w, "  own processes: redis-server %s (appendonly, fsync everysec), nats-server %s (-js), PostgreSQL 127.0.0.1:%d (initdb, %s)\n",
+			cr.cl.redis.Addr, cr.cl.nats.Addr(), cr.cl.pg.Port, cr.cl.pg.Bindir())
+	}
 	for _, p := range append(append([]*cluster.Seckill(nil), cr.cl.gateways...), cr.cl.workers...) {
 		fmt.Fprintf(w, "  %-9s %s (pid %d)\n", p.Name, p.URL, p.PID())
 	}
-	fmt.Fprintf(w, "  balancer  %s → gateway-1, gateway-2 (health-checked every 200 ms)\n", cr.lb.url)
+	var gws []string
+	for _, g := range cr.cl.gateways {
+		gws = append(gws, g.Name)
+	}
+	fmt.Fprintf(w, "  balancer  %s → %s (health-checked every 200 ms)\n", cr.lb.url, strings.Join(gws, ", "))
 	fmt.Fprintf(w, "  load: activity %d item %d, stock %d, payment timeout %v, pay %.0f%% / cancel %.0f%% / time out the rest; "+
 		"%d buys at %d/s over %v, one user and Idempotency-Key each, resent on no answer/5xx/429\n",
 		r.Act.ID, r.Act.ItemID, c.Load.Stock, c.Load.PayTimeout, 100*c.Load.PayShare, 100*c.Load.CancelShare,
 		len(r.Src.Plan), c.Load.Rate, c.Load.Duration)
 	fmt.Fprintf(w, "  probes: per fault an item of %d units bought at %d/s from %v before the fault (a third of winners cancel)\n",
 		c.ProbeStock, c.ProbeRate, cr.probeLead())
+	if cr.cl.redisCluster != nil {
+		fmt.Fprintf(w, "  faults every %v from %v: kill -9 the master of the load item's Redis shard (its replica takes over), "+
+			"restart it (rejoins as a replica), SIGSTOP the shard's new master until the cluster failed it over, then SIGCONT; "+
+			"kill -9 the NATS node leading the orders stream (back after %v), kill -9 gateway-1 and worker-1 (back after %v), stop PostgreSQL (%v)\n",
+			c.Gap, c.Warmup, c.NATSDown, c.RestartAfter, c.PGDown)
+		return
+	}
 	fmt.Fprintf(w, "  faults every %v from %v: kill -9 gateway-1 (back after %v), kill -9 worker-1 (after %v), restart NATS (down %v), "+
 		"kill -9 Redis (AOF tail of %v dropped), stop PostgreSQL (%v)\n",
 		c.Gap, c.Warmup, c.RestartAfter, c.RestartAfter, c.NATSDown, c.RedisLose, c.PGDown)

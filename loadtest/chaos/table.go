@@ -14,7 +14,7 @@ func (ev *chaosEval) table() string {
 	var b strings.Builder
 	w := cr.cfg.Window
 	fmt.Fprintf(&b, "== chaos: faults under load (times in s since the load started; ±%v around each fault)\n", w)
-	fmt.Fprintf(&b, "%-18s %6s %8s %8s %5s %8s %7s %8s %6s %9s  %s\n",
+	fmt.Fprintf(&b, "%-20s %6s %8s %8s %5s %8s %7s %8s %6s %9s  %s\n",
 		"fault", "at", "202s±", "errors±", "lost", "oversold", "dbl-ret", "stranded", "down", "recovery", "recovery path")
 	var lost, over, dbl, strand int64
 	dash := func(ok bool, n int64) string {
@@ -39,12 +39,12 @@ func (ev *chaosEval) table() string {
 		if at.IsZero() {
 			at = ff.f.due
 		}
-		fmt.Fprintf(&b, "%-18s %6.1f %8d %8d %5d %8d %7s %8s %6s %9s  %s\n",
+		fmt.Fprintf(&b, "%-20s %6.1f %8d %8d %5d %8d %7s %8s %6s %9s  %s\n",
 			ff.f.name, cr.since(at), ff.accepted, errs, ff.lost, ff.oversold,
 			dash(ff.deviationKnown, ff.doubled), dash(ff.deviationKnown, ff.stranded),
 			secs(!ff.f.back.IsZero(), ff.down), secs(ff.recovered, ff.recovery), ff.recoveryPath)
 	}
-	fmt.Fprintf(&b, "%-18s %6s %8s %8s %5d %8d %7d %8d\n", "total", "", "", "", lost, over, dbl, strand)
+	fmt.Fprintf(&b, "%-20s %6s %8s %8s %5d %8d %7d %8d\n", "total", "", "", "", lost, over, dbl, strand)
 	verdict := "PASS: nothing lost, oversold, returned twice or stranded"
 	if lost+over+dbl+strand > 0 {
 		verdict = "FAIL: see the non-zero columns"
@@ -56,6 +56,11 @@ func (ev *chaosEval) table() string {
 		if ff.f.note != "" {
 			fmt.Fprintf(&b, "; %s", ff.f.note)
 		}
+		fmt.Fprintf(&b, "\n     payment timeouts expiring in its segment with timers up: %d, %d cancelled over 1s late (%d of them never answered 202; worst %v)",
+			ff.timeouts, ff.lateTimeouts, ff.lateNo202, ff.worstTimeout.Round(time.Millisecond))
+		if ff.lateTimeouts > 0 {
+			fmt.Fprintf(&b, ", the late ones expiring %+.1fs to %+.1fs from the fault", ff.lateFrom.Sub(ff.f.at).Seconds(), ff.lateTo.Sub(ff.f.at).Seconds())
+		}
 		if i < len(ev.probes) {
 			v := ev.probes[i]
 			fmt.Fprintf(&b, "\n     probe item %d: %d accepted (%d cancelled by the buyer), held at most %d of %d units at once",
@@ -64,6 +69,10 @@ func (ev *chaosEval) table() string {
 				fmt.Fprintf(&b, " (first at %.1fs)", cr.since(v.maxLiveAt))
 			}
 			fmt.Fprintf(&b, ", %d live at the end; answers %s", v.finalLive, v.outcomes)
+		}
+		if ff.f.kind == faultRedisKill || ff.f.kind == faultRedisPause {
+			fmt.Fprintf(&b, "\n     failover in %v; %d load buy answers 503 and %d other between the failover and the first load 202",
+				ff.f.failover.Round(time.Millisecond), ff.after503, ff.afterOther)
 		}
 		if ff.f.kind == faultRedis {
 			fmt.Fprintf(&b, "\n     AOF cut by %d bytes (%v of writes); %d buy answers 503 and %d other between Redis back and the first 202",
@@ -77,7 +86,7 @@ func (ev *chaosEval) table() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\ncheckpoints (deviation per item: load item, probes 1–5; 0 = every unit counted once):\n")
+	fmt.Fprintf(&b, "\ncheckpoints (deviation per item: load item, probes 1–%d; 0 = every unit counted once):\n", len(cr.probes))
 	for si, devs := range ev.devs {
 		fmt.Fprintf(&b, "  %-22s", cr.snaps[si].label)
 		if devs == nil {

@@ -122,8 +122,8 @@ func (ev *chaosEval) Checks() []scenario.Check {
 			notBack = append(notBack, fmt.Sprintf("%s (%s; %v)", ff.f.name, ff.recoveryPath, ff.f.err))
 		}
 	}
-	if len(ev.figures) < len(faultKinds) {
-		notBack = append(notBack, fmt.Sprintf("only %d of %d faults injected", len(ev.figures), len(faultKinds)))
+	if len(ev.figures) < len(cr.cfg.kinds()) {
+		notBack = append(notBack, fmt.Sprintf("only %d of %d faults injected", len(ev.figures), len(cr.cfg.kinds())))
 	}
 	c3 := fmt.Sprintf("%d checkpoints × %d items, every unit accounted for exactly once", len(ev.devs), len(cr.activities()))
 	if len(nonzero) > 0 {
