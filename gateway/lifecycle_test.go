@@ -236,13 +236,17 @@ func TestPayCancelAndTimeoutRaceHasOneWinner(t *testing.T) {
 	rand.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
 	parallel(len(ops), 32, func(i int) { ops[i]() })
 	// Let the timers finish what is left. The timer reports its winners
-	// after their stock return: wait for the reports of every order its
-	// reason says it cancelled.
+	// after their UPDATE and returns their stock beside its loop: wait for
+	// the reports of every order its reason says it cancelled, and for
+	// every return to land.
 	cluster.Eventually(t, 10*time.Second, func() bool {
 		return h.countRows("activity_id = $1 AND status = 'PENDING'", aid) == 0
 	})
 	cluster.Eventually(t, 10*time.Second, func() bool {
 		return timerReports.Load() >= h.countRows("activity_id = $1 AND cancel_reason = 'TIMEOUT'", aid)
+	})
+	cluster.Eventually(t, 10*time.Second, func() bool {
+		return h.countRows("activity_id = $1 AND status = 'CANCELLED' AND NOT stock_returned", aid) == 0
 	})
 	var nPaid, nUser, nTimeout int64
 	for _, id := range ids {

@@ -31,6 +31,19 @@ func NewCanceller(log *slog.Logger, st *Store, sk *stock.Store) *Canceller {
 // Cancel cancels those of ids that are PENDING (and, with dueOnly, past
 // expire_at) and returns the orders this call moved.
 func (c *Canceller) Cancel(ctx context.Context, ids []int64, reason CancelReason, dueOnly bool) ([]Order, error) {
+	won, err := c.Decide(ctx, ids, reason, dueOnly)
+	if err != nil || len(won) == 0 {
+		return won, err
+	}
+	return won, c.ReturnStock(ctx, won)
+}
+
+// Decide is Cancel's first step alone: the conditional UPDATE that picks
+// the winners. The caller must call ReturnStock for them (or leave it to the
+// sweeper, which finishes every return a crash or a failure interrupted).
+// The payment timers use it so that a slow Redis shard delays only the
+// stock's return, never the next orders' cancellation.
+func (c *Canceller) Decide(ctx context.Context, ids []int64, reason CancelReason, dueOnly bool) ([]Order, error) {
 	won, err := c.store.CancelPending(ctx, ids, reason, dueOnly)
 	if err != nil || len(won) == 0 {
 		return won, err
@@ -40,7 +53,7 @@ func (c *Canceller) Cancel(ctx context.Context, ids []int64, reason CancelReason
 			return won, err
 		}
 	}
-	return won, c.ReturnStock(ctx, won)
+	return won, nil
 }
 
 // ReturnStock gives cancelled orders' units back (exactly once per order),

@@ -37,7 +37,8 @@ type fixture struct {
 
 type opts struct {
 	noSchedules bool
-	broker      *order.Broker // nil: an embedded one
+	broker      *order.Broker         // nil: an embedded one
+	rdb         redis.UniversalClient // nil: the shared test Redis
 	cfg         worker.Config
 }
 
@@ -52,7 +53,11 @@ func setup(t *testing.T, o opts) *fixture {
 	t.Helper()
 	f := &fixture{ctx: t.Context(), log: testLogger()}
 	f.store = order.NewStore(ordertest.NewPool(t))
-	f.rdb, f.keys = stocktest.New(t)
+	if o.rdb != nil {
+		f.rdb, f.keys = o.rdb, stock.Keys{Prefix: "t"}
+	} else {
+		f.rdb, f.keys = stocktest.New(t)
+	}
 	f.stock = stock.NewStore(f.rdb, f.keys)
 	f.broker = o.broker
 	if f.broker == nil {

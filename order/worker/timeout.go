@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -56,7 +57,26 @@ type Timeouts struct {
 	// OnCancelled, when set, is told each order this timer cancelled and
 	// when (tests measure lateness with it).
 	OnCancelled func(o order.Order, at time.Time)
+
+	// returning holds a token per stock return in flight (see returnStock).
+	returning chan struct{}
+	returns   sync.WaitGroup
 }
+
+// Stock returns after a timeout run beside the timer loop, so that a Redis
+// shard that stopped answering (a master frozen until the cluster fails it
+// over) delays its own returns, not every later order's cancellation.
+const (
+	// returnSlots bounds the returns in flight; when all are taken the
+	// batch's return is left to the sweeper (return_retry_after).
+	returnSlots = 4
+	// returnWait is how long a batch waits for its return before the loop
+	// moves on; a healthy Redis answers well within it, so the loop runs
+	// as if the return were synchronous.
+	returnWait = 200 * time.Millisecond
+	// returnTimeout bounds a return that outlived returnWait.
+	returnTimeout = 30 * time.Second
+)
 
 type timeoutMsg struct {
 	OrderID  int64 `json:"order_id,string"`
@@ -126,7 +146,8 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 	// A due timer is handled as soon as it arrives; only timers arriving
 	// within 5 ms of it share its batch.
 	reader := newBatchReader(cons, cfg.Batch, 250*time.Millisecond, 5*time.Millisecond)
-	return &Timeouts{cfg: cfg, b: b, reader: reader, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now}, nil
+	return &Timeouts{cfg: cfg, b: b, reader: reader, cancel: c, store: st, scheduled: scheduled, log: log, now: time.Now,
+		returning: make(chan struct{}, returnSlots)}, nil
 }
 
 // scheduleAckWait bounds how long Schedule waits for the timers' acks.
@@ -194,7 +215,8 @@ func (t *Timeouts) Schedule(ctx context.Context, orders []order.Order) error {
 // that was read, then hands prefetched timers back to JetStream.
 func (t *Timeouts) Service() *lifecycle.Service {
 	return lifecycle.New(lifecycle.Config{Name: "timeouts", Log: t.log,
-		Backoff: lifecycle.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}, AfterStop: t.reader.close},
+		Backoff:   lifecycle.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second},
+		AfterStop: func() { t.reader.close(); t.WaitReturns() }},
 		func(ctx context.Context) error {
 			// The consumer's AckWait: a batch held longer is redelivered anyway.
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -232,7 +254,7 @@ func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	won, err := t.cancel.Cancel(ctx, ids, order.CancelTimeout, true)
+	won, err := t.cancel.Decide(ctx, ids, order.CancelTimeout, true)
 	at := time.Now()
 	if t.OnCancelled != nil {
 		for _, o := range won {
@@ -245,14 +267,17 @@ func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	// A stock return that failed after the UPDATE is the sweeper's to finish;
-	// the cancel itself is done, so the timers are acked.
 	if err != nil {
-		t.log.Warn("stock return after timeout failed; sweeper will finish it", "err", err)
+		t.log.Warn("after the timeout's update; sweeper will finish the stock return", "err", err)
 	}
+	// The cancel itself is done, so the timers are acked; a stock return
+	// that fails after the UPDATE is the sweeper's to finish.
 	for _, o := range won {
 		_ = due[o.ID].Ack()
 		delete(due, o.ID)
+	}
+	if err == nil {
+		t.returnStock(ctx, won)
 	}
 	// The rest were paid or cancelled already, or the database clock says
 	// not yet due: hold those back briefly, ack the others.
@@ -276,3 +301,38 @@ func (t *Timeouts) RunOnce(ctx context.Context) (int, error) {
 	}
 	return len(won), nil
 }
+
+// returnStock gives the cancelled orders' units back beside the loop: it
+// waits up to returnWait for the return, then lets it finish on its own
+// (up to returnSlots at once; beyond that the sweeper finishes it).
+func (t *Timeouts) returnStock(ctx context.Context, won []order.Order) {
+	select {
+	case t.returning <- struct{}{}:
+	default:
+		t.log.Warn("stock returns after timeouts all still in flight (a Redis shard not answering?); the sweeper will finish these",
+			"orders", len(won))
+		return
+	}
+	done := make(chan struct{})
+	t.returns.Add(1)
+	go func() {
+		defer t.returns.Done()
+		defer func() { <-t.returning }()
+		defer close(done)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), returnTimeout)
+		defer cancel()
+		if err := t.cancel.ReturnStock(rctx, won); err != nil {
+			t.log.Warn("stock return after timeout failed; sweeper will finish it", "orders", len(won), "err", err)
+		}
+	}()
+	wait := time.NewTimer(returnWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+	case <-ctx.Done():
+	}
+}
+
+// WaitReturns waits until every stock return started by RunOnce finished.
+func (t *Timeouts) WaitReturns() { t.returns.Wait() }

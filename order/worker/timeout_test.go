@@ -3,15 +3,20 @@ package worker_test
 import (
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/seckill/seckill/loadtest/cluster"
 	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/ordertest"
+	"github.com/seckill/seckill/order/worker"
 	"github.com/seckill/seckill/stock"
 	"github.com/seckill/seckill/stock/lifecycle"
+	"github.com/seckill/seckill/stock/stocktest"
 )
 
 // checkTimeouts persists n orders with a 1s payment timeout, pays one, and
@@ -96,6 +101,10 @@ func checkTimeouts(t *testing.T, f *fixture, n int, running bool) {
 			t.Fatalf("timers cancelled %d orders, want %d", cancelled, n-1)
 		}
 	}
+	// Stock goes back beside the timer loop, after the UPDATE it reported.
+	cluster.Eventually(t, 10*time.Second, func() bool {
+		return f.countRows(t, "activity_id = $1 AND status = 'CANCELLED' AND NOT stock_returned", aid) == 0
+	})
 	rows, err := f.store.Pool().Query(f.ctx,
 		`SELECT id, coalesce(cancel_reason, ''), stock_returned, cancelled_at - expire_at
 		   FROM orders WHERE activity_id = $1 AND status = 'CANCELLED'`, aid)
@@ -198,4 +207,87 @@ func TestTimeoutsOnOldNATS(t *testing.T) {
 		t.Fatal("the old server reported schedules; expected the fallback")
 	}
 	checkTimeouts(t, f, 300, true)
+}
+
+// A Redis that stops answering (a master frozen until the cluster fails it
+// over) holds up the stock returns of the orders it carries, never the
+// cancellation of later orders: the timer loop leaves a stuck return beside
+// it. Once Redis answers again every unit comes back exactly once.
+func TestTimeoutsDoNotWaitForAStuckRedis(t *testing.T) {
+	srv := stocktest.StartServer(t)
+	// No retries and a long read timeout: a return sent while Redis is
+	// paused waits for the pause to end, as it would on a frozen master.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 20 * time.Second, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := setup(t, opts{rdb: rdb, cfg: worker.Config{Sweeper: worker.SweeperConfig{ReturnAfter: time.Millisecond}}})
+	tm := f.w.Timeouts()
+	const n = 20
+	// Group A expires first; group B a second later, while Redis is paused.
+	aidA, iidA := f.publish(t, n, 2*time.Second)
+	aidB, iidB := f.publish(t, n, 3*time.Second)
+	rs := append(f.buy(t, aidA, iidA, 1, n), f.buy(t, aidB, iidB, 1, n)...)
+	f.publishOrders(t, rs)
+	f.persistAll(t, 2*n)
+	var mu sync.Mutex
+	cancelledAt := map[int64]time.Time{}
+	tm.OnCancelled = func(o order.Order, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		cancelledAt[o.ID] = at
+	}
+	firstA := time.Now().Add(time.Hour)
+	for _, r := range rs[:n] {
+		o, err := f.store.Order(f.ctx, r.OrderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.ExpireAt.Before(firstA) {
+			firstA = o.ExpireAt
+		}
+	}
+	time.Sleep(time.Until(firstA.Add(-200 * time.Millisecond))) // time is the subject: pause just before A is due
+	const pause = 6 * time.Second
+	if err := srv.Client().Do(f.ctx, "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pausedUntil := time.Now().Add(pause)
+	s := tm.Service()
+	if err := s.Start(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.StopAndCancel)
+	cluster.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(cancelledAt) == 2*n
+	})
+	// Group B fell due while Redis was paused; its cancellation must not
+	// have waited for group A's stuck returns.
+	for _, r := range rs[n:] {
+		o, err := f.store.Order(f.ctx, r.OrderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		at := cancelledAt[r.OrderID]
+		mu.Unlock()
+		if late := at.Sub(o.ExpireAt); late > 2*time.Second {
+			t.Errorf("order %d of group B cancelled %v after its expire_at (Redis paused until %v after it)",
+				r.OrderID, late, pausedUntil.Sub(o.ExpireAt))
+		}
+	}
+	// Every unit comes back once Redis answers: the returns left beside the
+	// loop finish, and the sweeper finishes any left to it.
+	cluster.Eventually(t, 30*time.Second, func() bool {
+		if _, _, err := f.w.Sweeper().RunOnce(f.ctx); err != nil {
+			t.Logf("sweep: %v", err)
+		}
+		return f.countRows(t, "activity_id IN ($1, "+strconv.FormatInt(aidB, 10)+") AND status = 'CANCELLED' AND NOT stock_returned", aidA) == 0
+	})
+	tm.WaitReturns()
+	for _, it := range [][2]int64{{aidA, iidA}, {aidB, iidB}} {
+		if s := f.snapshot(t, it[0], it[1]); s.Available != n || s.Held != 0 {
+			t.Errorf("item %d after the returns: %d available, %d held; want %d and 0", it[1], s.Available, s.Held, n)
+		}
+	}
 }
