@@ -92,9 +92,12 @@ func (c *stack) redisReader() redis.UniversalClient {
 }
 
 // clusterRedisArgs are the Redis Cluster nodes' settings on top of the
-// harness's (cluster-enabled, appendonly): fsync every second, and the node
-// timeout after which an unresponsive master is failed over.
-var clusterRedisArgs = []string{"--appendfsync", "everysec", "--cluster-node-timeout", "2000"}
+// harness's (cluster-enabled, appendonly): fsync every second, the node
+// timeout after which an unresponsive master is failed over, and the
+// README's advice for production: the other shards keep answering while
+// one fails over (cluster-require-full-coverage no).
+var clusterRedisArgs = []string{"--appendfsync", "everysec", "--cluster-node-timeout", "2000",
+	"--cluster-require-full-coverage", "no"}
 
 // startStores starts Redis and NATS of the topology.
 func (c *stack) startStores(ctx context.Context, topology, natsBin string) (err error) {
