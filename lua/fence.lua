@@ -12,15 +12,21 @@
 -- KEYS[1] item hash
 --
 -- ARGV[1] the run_id of the server this script runs on (the caller read it
---         with INFO server on the same connection)
+--         with INFO server on the same connection), or "" to have the
+--         script read it with INFO server itself (a caller that sends it
+--         through a cluster client and does not know which node runs it)
 --
 -- Returns 1 if this call fenced the item, 0 if it does not exist (a missing
 -- item is not created: recovery rebuilds it anyway), is already fenced, or
 -- its rid is ARGV[1]. An item with no rid (warmed before rid was recorded)
 -- counts as written elsewhere.
 
+local rid = ARGV[1]
+if rid == '' then
+  rid = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
 local item = redis.call('HMGET', KEYS[1], 'stock', 'fenced', 'rid')
-if not item[1] or item[2] or item[3] == ARGV[1] then
+if not item[1] or item[2] or item[3] == rid then
   return 0
 end
 redis.call('HSET', KEYS[1], 'fenced', '1')

@@ -60,8 +60,12 @@
 // CLUSTER MYID (a replica was promoted); ShardHook, on every new connection
 // to a master, and CheckShards, periodically (gateway) and per recovery pass
 // (worker), run fence.lua for the Registry's items of that master's slots,
-// which fences those whose rid is not its run_id (a restart). Only that
-// shard's items are fenced; recovery rebuilds them from PostgreSQL. With
+// which fences those whose rid is not its run_id (a restart). An item
+// registered after those checks ran (a catalog refresh, a recovery pass) is
+// fenced by Guard before it is shown, through the client (fence.lua reads
+// the run_id itself); a gateway serves only after one CheckShards pass
+// reached every master (CheckShardsAtStart). Only that shard's items are
+// fenced; recovery rebuilds them from PostgreSQL. With
 // Durability replica, the Batcher also ends each round trip with WAIT on
 // each master it used (ErrNotReplicated when not confirmed).
 //
@@ -82,9 +86,10 @@
 //	                  stock (Warm)
 //	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
 //	                  fenced item, or one written by another node (then fences it) (Restock, RestockMany)
-//	fence.lua         marks an existing item fenced when its rid is not the given run_id (the server
-//	                  restarted from a file, or is a promoted replica), so buys answer NOT_PUBLISHED
-//	                  until it is rebuilt (CheckShards, ShardHook)
+//	fence.lua         marks an existing item fenced when its rid is not the given run_id, or with none
+//	                  given the server's own (INFO server) (the server restarted from a file, or is a
+//	                  promoted replica), so buys answer NOT_PUBLISHED until it is rebuilt (CheckShards,
+//	                  ShardHook, Guard)
 //	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures, rid/nid afresh; live
 //	                  state always wins over a rebuild (Rebuild)
 //	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity

@@ -56,8 +56,10 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{items: map[ItemRef]struct{}{}} }
 
-// Add registers items; items already registered are ignored.
-func (r *Registry) Add(items ...ItemRef) {
+// Add registers items and returns those that were not registered yet (nil
+// if none): the caller fences them (Store.Guard) before it lets buys reach
+// them, since connections already checked never saw them.
+func (r *Registry) Add(items ...ItemRef) []ItemRef {
 	r.mu.RLock()
 	missing := false
 	for _, it := range items {
@@ -68,24 +70,40 @@ func (r *Registry) Add(items ...ItemRef) {
 	}
 	r.mu.RUnlock()
 	if !missing {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed := false
+	var added []ItemRef
 	for _, it := range items {
 		if _, ok := r.items[it]; !ok {
 			r.items[it] = struct{}{}
-			changed = true
+			added = append(added, it)
 		}
 	}
-	if changed {
-		list := make([]ItemRef, 0, len(r.items))
-		for it := range r.items {
-			list = append(list, it)
-		}
-		r.list = list
+	if len(added) > 0 {
+		r.rebuildList()
 	}
+	return added
+}
+
+// remove unregisters items: Guard gives back the items it could not fence,
+// so the next Guard of them is a first one again.
+func (r *Registry) remove(items []ItemRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, it := range items {
+		delete(r.items, it)
+	}
+	r.rebuildList()
+}
+
+func (r *Registry) rebuildList() {
+	list := make([]ItemRef, 0, len(r.items))
+	for it := range r.items {
+		list = append(list, it)
+	}
+	r.list = list
 }
 
 // Items returns the registered items; the caller must not modify the slice.
@@ -93,6 +111,31 @@ func (r *Registry) Items() []ItemRef {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.list
+}
+
+// Guard registers items and fences, through the client (so each on the
+// master that holds it), those of them registered for the first time whose
+// rid is not their server's run_id (fence.lua reads it there). Call it
+// before buys can reach the items: the connections this process opened
+// before they were registered were checked without them (ShardHook). On an
+// error the first-time items are unregistered again, so the next Guard
+// retries them; the caller must not expose them. It returns how many items
+// it fenced.
+func (s *Store) Guard(ctx context.Context, items ...ItemRef) (int, error) {
+	added := s.reg.Add(items...)
+	if len(added) == 0 {
+		return 0, nil
+	}
+	n, err := fenceItems(ctx, s.rdb, s.keys, added, "")
+	if n > 0 {
+		s.log().Warn("Redis state of newly guarded items may be stale (restart or failover); fenced until rebuilt from PostgreSQL",
+			"fenced", n)
+	}
+	if err != nil {
+		s.reg.remove(added)
+		return n, err
+	}
+	return n, nil
 }
 
 // CheckShards runs the restart check on every master (on a single Redis, on
@@ -135,6 +178,30 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 		return n, err
 	default:
 		return 0, fmt.Errorf("stock: check shards: unsupported client %T", s.rdb)
+	}
+}
+
+// CheckShardsAtStart runs CheckShards until one pass checks every master,
+// retrying with backoff (100ms doubling to 2s): a process must not serve
+// before it, since the connections it opened before its items were
+// registered were checked without them. It returns how many items it fenced,
+// or, once ctx is done, the last error with ctx's.
+func (s *Store) CheckShardsAtStart(ctx context.Context) (int, error) {
+	fenced := 0
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		n, err := s.CheckShards(ctx)
+		fenced += n
+		if err == nil {
+			return fenced, nil
+		}
+		s.log().Warn("redis shard check at start failed; retrying", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fenced, fmt.Errorf("stock: shard check at start: %w", errors.Join(err, context.Cause(ctx)))
+		case <-t.C:
+		}
 	}
 }
 
@@ -254,7 +321,8 @@ func (m *nodeMemo) forget(addr string) {
 }
 
 // fenceItems runs fence.lua for every item, pipelined, loading the script
-// once if the server does not know it.
+// once if the server does not know it. An empty runID makes the script read
+// the run_id of the server it runs on (Guard, through a cluster client).
 func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string) (int, error) {
 	for attempt := 0; ; attempt++ {
 		pipe := c.Pipeline()

@@ -82,7 +82,9 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	// after a restart fence items themselves (stock.ShardHook), and buys
 	// on a promoted replica too; checking here covers a restart no new
 	// connection has seen yet, per shard.
-	r.stock.Registry().Add(keys...)
+	if _, err := r.stock.Guard(ctx, keys...); err != nil {
+		return 0, err
+	}
 	if _, err := r.stock.CheckShards(ctx); err != nil {
 		return 0, err
 	}
