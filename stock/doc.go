@@ -67,7 +67,8 @@
 // reached every master (CheckShardsAtStart). Only that shard's items are
 // fenced; recovery rebuilds them from PostgreSQL. With
 // Durability replica, the Batcher also ends each round trip with WAIT on
-// each master it used (ErrNotReplicated when not confirmed).
+// each master it used, and so do Restock and RestockMany (ErrNotReplicated
+// when not confirmed; a restock is then retried by its caller).
 //
 // # Scripts
 //
