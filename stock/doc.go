@@ -34,7 +34,8 @@
 //	                                             rebuild.lua recreates it (or overwrites a fenced one), rid/nid afresh
 //	<p>:{a:A:i:I}:buyers                 HASH    user_id -> live units: buy.lua adds, restock.lua subtracts,
 //	                                             rebuild.lua replaces
-//	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes; restock.lua and
+//	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes (a duplicate
+//	                                             rewrites it unchanged); restock.lua and
 //	                                             ClearReservations (after the persister wrote the row) delete
 //	<p>:{a:A:i:I}:resvt                  ZSET    order_id by created_ms, the index StaleReservations reads for the
 //	                                             reconciler: same writers as resv
@@ -81,8 +82,9 @@
 //
 //	buy.lua           fenced or written by another node (nid): refused (and fenced); window, per-user
 //	                  limit and stock checked before anything is written; then stock
-//	                  taken, buyer's units added, reservation and index written, idempotency key set
-//	                  (Store.Buy, Batcher)
+//	                  taken, buyer's units added, reservation and index written, idempotency key set;
+//	                  a duplicate (key or order id seen) rewrites the reservation it found, unchanged,
+//	                  so a WAIT after it covers the first run (Store.Buy, Batcher)
 //	warm.lua          creates the item hash only if absent, with rid/nid: publishing twice never resets
 //	                  stock (Warm)
 //	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
