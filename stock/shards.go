@@ -126,7 +126,7 @@ func (s *Store) Guard(ctx context.Context, items ...ItemRef) (int, error) {
 	if len(added) == 0 {
 		return 0, nil
 	}
-	n, err := fenceItems(ctx, s.rdb, s.keys, added, "")
+	n, err := fenceItems(ctx, s.rdb, s.keys, added, "", false)
 	if n > 0 {
 		s.log().Warn("Redis state of newly guarded items may be stale (restart or failover); fenced until rebuilt from PostgreSQL",
 			"fenced", n)
@@ -275,7 +275,7 @@ func checkSlots(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef
 			return 0, nil
 		}
 	}
-	return fenceItems(ctx, c, keys, items, runID)
+	return fenceItems(ctx, c, keys, items, runID, true)
 }
 
 // nodeMemo is CheckShards' memory of its last full pass per node.
@@ -323,31 +323,58 @@ func (m *nodeMemo) forget(addr string) {
 // fenceItems runs fence.lua for every item, pipelined, loading the script
 // once if the server does not know it. An empty runID makes the script read
 // the run_id of the server it runs on (Guard, through a cluster client).
-func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string) (int, error) {
+//
+// On one node (onNode: the hook and the shard checks), a per-item MOVED,
+// ASK or TRYAGAIN reply (a slot being resharded, or one that moved since
+// the caller read CLUSTER NODES) is not an error: the key is not on this
+// node, and the node that holds it refuses to sell it under another node's
+// nid (buy.lua) and checks it itself. Through a cluster client (Guard),
+// which follows redirections itself, and for any other error, it is.
+func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string, onNode bool) (int, error) {
 	for attempt := 0; ; attempt++ {
 		pipe := c.Pipeline()
 		cmds := make([]*redis.Cmd, len(items))
 		for i, it := range items {
 			cmds[i] = pipe.EvalSha(ctx, fenceScript.Hash(), []string{keys.Item(it.ActivityID, it.ItemID)}, runID)
 		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		_, _ = pipe.Exec(ctx)
+		fenced, noScript := 0, false
+		var errs []error
+		for _, cmd := range cmds {
+			n, err := cmd.Int64()
+			switch {
+			case err == nil:
+				if n == 1 {
+					fenced++
+				}
+			case onNode && notHere(err):
+			case redis.HasErrorPrefix(err, "NOSCRIPT"):
+				noScript = true
+			default:
+				errs = append(errs, err)
+			}
+		}
+		if noScript && attempt == 0 && len(errs) == 0 {
 			if err := fenceScript.Load(ctx, c).Err(); err != nil {
-				return 0, fmt.Errorf("stock: load fence script: %w", err)
+				return fenced, fmt.Errorf("stock: load fence script: %w", err)
 			}
 			continue
 		}
-		fenced := 0
-		for _, cmd := range cmds {
-			if n, _ := cmd.Int64(); n == 1 {
-				fenced++
-			}
+		if noScript {
+			errs = append(errs, errors.New("NOSCRIPT after loading the fence script"))
 		}
-		if err != nil {
-			return fenced, fmt.Errorf("stock: fence items: %w", err)
+		if len(errs) > 0 {
+			return fenced, fmt.Errorf("stock: fence items: %w", errs[0])
 		}
 		return fenced, nil
 	}
+}
+
+// notHere reports a cluster redirection: the key's slot is served elsewhere
+// (MOVED), is being migrated away (ASK), or is mid-migration for a
+// multi-key command (TRYAGAIN).
+func notHere(err error) bool {
+	return redis.HasErrorPrefix(err, "MOVED ") || redis.HasErrorPrefix(err, "ASK ") || redis.HasErrorPrefix(err, "TRYAGAIN")
 }
 
 // mySlots reads the slots of the "myself" line of CLUSTER NODES: ranges
