@@ -41,7 +41,8 @@ func TestGuardFencesItemsNewToTheRegistry(t *testing.T) {
 		}
 		n, err := s.Guard(ctx, ref, fresh)
 		if err != nil || n != 1 {
-			t.Fatalf("guard of a stale and a fresh item: fenced %d (%v), want 1", n, err)
+			t.Fatalf("guard of a stale and a fresh item: fenced %d (%v), want 1; item %v", n, err,
+				rdb.HGetAll(ctx, keys.Item(1, 1)).Val())
 		}
 		if _, err := s.Buy(ctx, stock.BuyRequest{ActivityID: 1, ItemID: 1, UserID: 1, OrderID: newOrderID(), Quantity: 1}); !errors.Is(err, stock.ErrNotPublished) {
 			t.Fatalf("buy of the stale item after Guard: %v, want ErrNotPublished", err)

@@ -331,6 +331,7 @@ func (m *nodeMemo) forget(addr string) {
 // nid (buy.lua) and checks it itself. Through a cluster client (Guard),
 // which follows redirections itself, and for any other error, it is.
 func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string, onNode bool) (int, error) {
+	fenced := 0
 	for attempt := 0; ; attempt++ {
 		pipe := c.Pipeline()
 		cmds := make([]*redis.Cmd, len(items))
@@ -338,9 +339,11 @@ func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef
 			cmds[i] = pipe.EvalSha(ctx, fenceScript.Hash(), []string{keys.Item(it.ActivityID, it.ItemID)}, runID)
 		}
 		_, _ = pipe.Exec(ctx)
-		fenced, noScript := 0, false
+		// On a cluster client one node may lack the script while the
+		// others ran it: only the items it refused run again.
+		var noScript []ItemRef
 		var errs []error
-		for _, cmd := range cmds {
+		for i, cmd := range cmds {
 			n, err := cmd.Int64()
 			switch {
 			case err == nil:
@@ -348,25 +351,22 @@ func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef
 					fenced++
 				}
 			case onNode && notHere(err):
-			case redis.HasErrorPrefix(err, "NOSCRIPT"):
-				noScript = true
+			case redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
+				noScript = append(noScript, items[i])
 			default:
 				errs = append(errs, err)
 			}
 		}
-		if noScript && attempt == 0 && len(errs) == 0 {
-			if err := fenceScript.Load(ctx, c).Err(); err != nil {
-				return fenced, fmt.Errorf("stock: load fence script: %w", err)
-			}
-			continue
-		}
-		if noScript {
-			errs = append(errs, errors.New("NOSCRIPT after loading the fence script"))
-		}
 		if len(errs) > 0 {
 			return fenced, fmt.Errorf("stock: fence items: %w", errs[0])
 		}
-		return fenced, nil
+		if len(noScript) == 0 {
+			return fenced, nil
+		}
+		if err := fenceScript.Load(ctx, c).Err(); err != nil {
+			return fenced, fmt.Errorf("stock: load fence script: %w", err)
+		}
+		items = noScript
 	}
 }
 
