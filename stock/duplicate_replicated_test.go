@@ -35,7 +35,7 @@ func TestRetryAfterNotReplicated(t *testing.T) {
 		return infoValue(rc.Info(ctx, "replication").Val(), "master_link_status") == "up"
 	})
 	keys := stock.Keys{Prefix: "retry"}
-	dur := stock.WithDurability(stock.Durability{Mode: stock.DurabilityReplica, Replicas: 1, Timeout: 100 * time.Millisecond})
+	dur := stock.WithDurability(stock.Durability{Mode: stock.DurabilityReplica, Replicas: 1, Timeout: 2 * time.Second}) // long: the confirmed case must not time out on a loaded machine
 	if _, err := stock.NewStore(mc, keys).Warm(ctx, shardMeta(1, 1)); err != nil {
 		t.Fatal(err)
 	}

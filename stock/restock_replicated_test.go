@@ -34,8 +34,14 @@ func TestRestockReplicaDurability(t *testing.T) {
 			rdb, keys := stocktest.Open(t, tc.top)
 			ctx := t.Context()
 			plain := stock.NewStore(rdb, keys)
+			// Where the replicas are there, a timeout no loaded machine
+			// reaches; where they are not, a short one.
+			timeout := 20 * time.Millisecond
+			if tc.ok {
+				timeout = 5 * time.Second
+			}
 			s := stock.NewStore(rdb, keys, stock.WithDurability(stock.Durability{
-				Mode: stock.DurabilityReplica, Replicas: tc.replicas, Timeout: 20 * time.Millisecond}))
+				Mode: stock.DurabilityReplica, Replicas: tc.replicas, Timeout: timeout}))
 			var reqs []stock.RestockRequest
 			for iid := int64(1); iid <= 6; iid++ {
 				m := shardMeta(1, iid)
