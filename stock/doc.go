@@ -28,7 +28,8 @@
 //
 //	key                                  type    written by
 //	<p>:{a:A:i:I}:item                   HASH    warm.lua creates (stock, total, price, start_ms, end_ms, limit, timeout_s,
-//	                                             rid = run_id of the server that wrote it, nid = its cluster node id);
+//	                                             rid = "<run_id>:<master_replid>" of the server that wrote it,
+//	                                             nid = its cluster node id);
 //	                                             buy.lua takes stock, restock.lua returns it; fence.lua sets fenced, and
 //	                                             buy.lua/restock.lua do when nid is not this node's;
 //	                                             rebuild.lua recreates it (or overwrites a fenced one), rid/nid afresh
@@ -61,7 +62,8 @@
 // CLUSTER MYID (a replica was promoted); ShardHook, on every new connection
 // to a master, and CheckShards, periodically (gateway) and per recovery pass
 // (worker), run fence.lua for the Registry's items of that master's slots,
-// which fences those whose rid is not its run_id (a restart). An item
+// which fences those whose rid is not its run_id and replid (a restart, or a
+// promotion, also one back to a node failed over earlier). An item
 // registered after those checks ran (a catalog refresh, a recovery pass) is
 // fenced by Guard before it is shown, through the client (fence.lua reads
 // the run_id itself); a gateway serves only after one CheckShards pass
@@ -89,10 +91,9 @@
 //	                  stock (Warm)
 //	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
 //	                  fenced item, or one written by another node (then fences it) (Restock, RestockMany)
-//	fence.lua         marks an existing item fenced when its rid is not the given run_id, or with none
-//	                  given the server's own (INFO server) (the server restarted from a file, or is a
-//	                  promoted replica), so buys answer NOT_PUBLISHED until it is rebuilt (CheckShards,
-//	                  ShardHook, Guard)
+//	fence.lua         marks an existing item fenced when its rid is not the given "<run_id>:<replid>", or
+//	                  with none given the server's own (INFO) (the server restarted, or was promoted),
+//	                  so buys answer NOT_PUBLISHED until it is rebuilt (CheckShards, ShardHook, Guard)
 //	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures, rid/nid afresh; live
 //	                  state always wins over a rebuild (Rebuild)
 //	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity

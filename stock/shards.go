@@ -23,19 +23,26 @@ import (
 // asynchronous: a master restarted from its file, or a replica promoted in a
 // failover, may lack stock deducted by buys already answered 202, and would
 // sell it again. Every item hash records who wrote it (warm.lua and
-// rebuild.lua): rid, the run_id of the server, and on a cluster nid, the node
-// id. Two checks fence the items whose holder changed, per shard, so the
-// items of other shards keep selling:
+// rebuild.lua): rid, "<run_id>:<master_replid>" of the server, and on a
+// cluster nid, the node id. Two checks fence the items whose holder
+// changed, per shard, so the items of other shards keep selling:
 //
 //   - a failover: buy.lua and restock.lua compare nid with CLUSTER MYID on
 //     every call (a promoted replica has another node id), so it is caught
 //     even on a connection opened while the node was a replica;
-//   - a restart keeps the node id but changes the run_id, and is reached
-//     only through new connections: ShardHook, on every new connection to a
-//     master, fences the registered items of the slots that master serves
-//     whose rid is not its run_id (fence.lua). CheckShards does the same
-//     through the client, periodically, for a restart no new connection has
-//     seen yet.
+//   - a restart keeps the node id but changes the run_id and the replid,
+//     and a failover to a replica and back (no restart) keeps the node id
+//     and run_id but changes the replid (every promotion does); both are
+//     reached through new connections: ShardHook, on every new connection
+//     to a master, fences the registered items of the slots that master
+//     serves whose rid is not its holder id (fence.lua). CheckShards does
+//     the same through the client, periodically, for a change no new
+//     connection has seen yet.
+//
+// A master also takes a new replid when it frees its replication backlog,
+// after repl-backlog-ttl (3600s by default) without any replica: its items
+// are then fenced and rebuilt although nothing was lost. Set
+// repl-backlog-ttl 0 on masters that may lose their replicas for that long.
 //
 // A fenced item answers NOT_PUBLISHED (the gateway says 503) until recovery
 // (order/worker) rebuilds it from PostgreSQL once every accepted order has
@@ -115,7 +122,7 @@ func (r *Registry) Items() []ItemRef {
 
 // Guard registers items and fences, through the client (so each on the
 // master that holds it), those of them registered for the first time whose
-// rid is not their server's run_id (fence.lua reads it there). Call it
+// rid is not their server's holder id (fence.lua reads it there). Call it
 // before buys can reach the items: the connections this process opened
 // before they were registered were checked without them (ShardHook). On an
 // error the first-time items are unregistered again, so the next Guard
@@ -140,7 +147,8 @@ func (s *Store) Guard(ctx context.Context, items ...ItemRef) (int, error) {
 
 // CheckShards runs the restart check on every master (on a single Redis, on
 // the server): each fences its registered items whose rid is not its
-// run_id. A master whose run_id and the registered item count are what
+// holder id (run_id and replid). A master whose holder id and the
+// registered item count are what
 // this store's last full pass on it saw is skipped after its two INFO
 // calls. It returns how many items this call fenced, and logs per node; a
 // master that cannot be reached is an error, and the others are still
@@ -222,12 +230,12 @@ func ShardHook(reg *Registry, keys Keys, log *slog.Logger) func(ctx context.Cont
 }
 
 // checkNode fences, on the node c talks to, the registered items of the
-// slots it serves whose rid is not its run_id. A replica is left alone:
+// slots it serves whose rid is not its holder id. A replica is left alone:
 // scripts cannot write there, and buy.lua catches its promotion.
 //
-// seen, when not nil, remembers per node address the run_id and the number
+// seen, when not nil, remembers per node address the holder id and the number
 // of registered items of its last full pass, and skips the fence calls
-// when neither changed: a restart changes the run_id, and a failover is
+// when neither changed: a restart or a promotion changes the holder id, and a failover is
 // another node (and buy.lua's nid check). The periodic check then costs
 // two INFO per master per pass instead of one script per item.
 func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, seen *nodeMemo, addr string) (int, error) {
@@ -240,8 +248,11 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, s
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("stock: redis info: %w", err)
 	}
+	// The holder id, as warm.lua and rebuild.lua record it: the run_id
+	// changes on a restart, the replid on a restart and on every promotion.
 	runID := infoField(srv.Val(), "run_id")
-	if runID == "" || infoField(repl.Val(), "role") != "master" {
+	replID := infoField(repl.Val(), "master_replid")
+	if runID == "" || replID == "" || infoField(repl.Val(), "role") != "master" {
 		seen.forget(addr)
 		return 0, nil
 	}
@@ -249,12 +260,13 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, s
 	if len(items) == 0 {
 		return 0, nil
 	}
-	if seen.same(addr, runID, len(items)) {
+	holder := runID + ":" + replID
+	if seen.same(addr, holder, len(items)) {
 		return 0, nil
 	}
-	n, err := checkSlots(ctx, c, keys, items, runID, infoField(srv.Val(), "redis_mode") == "cluster")
+	n, err := checkSlots(ctx, c, keys, items, holder, infoField(srv.Val(), "redis_mode") == "cluster")
 	if err == nil {
-		seen.remember(addr, runID, len(items))
+		seen.remember(addr, holder, len(items))
 	}
 	return n, err
 }
@@ -321,8 +333,9 @@ func (m *nodeMemo) forget(addr string) {
 }
 
 // fenceItems runs fence.lua for every item, pipelined, loading the script
-// once if the server does not know it. An empty runID makes the script read
-// the run_id of the server it runs on (Guard, through a cluster client).
+// once if the server does not know it. runID is the holder id; an empty
+// one makes the script read it on the server it runs on (Guard, through a
+// cluster client).
 //
 // On one node (onNode: the hook and the shard checks), a per-item MOVED,
 // ASK or TRYAGAIN reply (a slot being resharded, or one that moved since
