@@ -18,7 +18,9 @@
 --   {1, order_id, reservation_json | nil, available}     DUPLICATE: idempotency key seen, or this order id
 --                                                        already reserved (the same call sent again, e.g.
 --                                                        by a client retrying after a lost reply):
---                                                        nothing changed
+--                                                        nothing changed (a found reservation is
+--                                                        rewritten as it is, so a WAIT after this
+--                                                        call covers the first run's writes)
 --   {2}                                                  NOT_PUBLISHED: item hash missing, or fenced
 --                                                        after a Redis restart (see fence.lua), or
 --                                                        found written by another cluster node (its
@@ -45,10 +47,21 @@ if item[8] and item[8] ~= redis.call('CLUSTER', 'MYID') then
   return {2}
 end
 
+-- A found reservation is written again as it is: the first run's writes
+-- may not have reached the replicas yet, and a caller's WAIT counts only
+-- what its connection wrote (a script that writes nothing leaves WAIT
+-- confirming nothing), so the rewrite makes its WAIT cover them.
+local function again(order_id, resv)
+  if resv then
+    redis.call('HSET', KEYS[3], order_id, resv)
+  end
+  return {1, order_id, resv, tonumber(item[1])}
+end
+
 if KEYS[5] then
   local earlier = redis.call('GET', KEYS[5])
   if earlier then
-    return {1, earlier, redis.call('HGET', KEYS[3], earlier), tonumber(item[1])}
+    return again(earlier, redis.call('HGET', KEYS[3], earlier))
   end
 end
 
@@ -57,7 +70,7 @@ end
 -- first run did and change nothing, so a resend never deducts twice.
 local prior = redis.call('HGET', KEYS[3], ARGV[1])
 if prior then
-  return {1, ARGV[1], prior, tonumber(item[1])}
+  return again(ARGV[1], prior)
 end
 
 -- Server time, so gateways with skewed clocks agree on the window.

@@ -42,7 +42,8 @@ local info = redis.call('INFO', 'server')
 redis.call('HSET', KEYS[1],
   'stock', ARGV[1], 'total', ARGV[2], 'price', ARGV[3],
   'start_ms', ARGV[4], 'end_ms', ARGV[5], 'limit', ARGV[6], 'timeout_s', ARGV[7],
-  'rid', string.match(info, 'run_id:(%x+)'))
+  'rid', string.match(info, 'run_id:(%x+)') .. ':' ..
+    string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)'))
 if string.match(info, 'redis_mode:(%a+)') == 'cluster' then
   redis.call('HSET', KEYS[1], 'nid', redis.call('CLUSTER', 'MYID'))
 end

@@ -14,6 +14,8 @@
 --   {0, available}  OK: stock += quantity, the user's held units -= quantity,
 --                   any reservation record of the order removed
 --   {1, available}  DUPLICATE: this order was already restocked, nothing changed
+--                   (the item's stock is rewritten as it is, so that the
+--                   caller's WAIT covers the earlier return)
 --   {2}             NOT_PUBLISHED: item hash missing (Redis lost its state) or
 --                   fenced (Redis restarted from a possibly stale file, or
 --                   a replica was promoted: nid is not this node's, then it
@@ -36,7 +38,10 @@ if item[3] and item[3] ~= redis.call('CLUSTER', 'MYID') then
   return {2}
 end
 if redis.call('SADD', KEYS[5], ARGV[1]) == 0 then
-  return {1, tonumber(redis.call('HGET', KEYS[1], 'stock'))}
+  -- A write that changes nothing (HINCRBY 0 is replicated, SADD of a
+  -- member is not), so a WAIT after this retry covers the earlier return,
+  -- which may not have reached the replicas yet.
+  return {1, redis.call('HINCRBY', KEYS[1], 'stock', 0)}
 end
 
 local qty = tonumber(ARGV[3])

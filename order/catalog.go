@@ -20,7 +20,7 @@ type Catalog struct {
 	minRefresh time.Duration
 	now        func() time.Time
 
-	guard *stock.Registry // items registered on every refresh; nil = none
+	guard *stock.Store // guards the items of every refresh; nil = none
 
 	mu          sync.RWMutex
 	items       map[stock.ItemRef]CatalogItem
@@ -36,10 +36,11 @@ func NewCatalog(st *Store, minRefresh time.Duration) *Catalog {
 	return &Catalog{store: st, minRefresh: minRefresh, now: time.Now, items: map[stock.ItemRef]CatalogItem{}}
 }
 
-// Guard makes every refresh add the catalog's items to reg, the items the
-// Redis shard checks fence after a restart or failover (stock.Registry).
-// Call it before the first Refresh.
-func (c *Catalog) Guard(reg *stock.Registry) { c.guard = reg }
+// Guard makes every refresh register the catalog's items with sk, the items
+// the Redis shard checks fence after a restart or failover, and fence the
+// new ones whose Redis state is stale before the catalog shows them
+// (stock.Store.Guard). Call it before the first Refresh.
+func (c *Catalog) Guard(sk *stock.Store) { c.guard = sk }
 
 // Item returns a published item. ok is false when the item is unknown, not
 // published or belongs to another activity.
@@ -104,8 +105,12 @@ func (c *Catalog) refresh(ctx context.Context) error {
 		m[ref] = it
 		refs = append(refs, ref)
 	}
+	// New items are fenced (if stale) before the map that lets buys
+	// reach them is swapped in; a failure keeps the old map.
 	if c.guard != nil {
-		c.guard.Add(refs...)
+		if _, err := c.guard.Guard(ctx, refs...); err != nil {
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.items, c.refreshedAt = m, now

@@ -28,13 +28,15 @@
 //
 //	key                                  type    written by
 //	<p>:{a:A:i:I}:item                   HASH    warm.lua creates (stock, total, price, start_ms, end_ms, limit, timeout_s,
-//	                                             rid = run_id of the server that wrote it, nid = its cluster node id);
+//	                                             rid = "<run_id>:<master_replid>" of the server that wrote it,
+//	                                             nid = its cluster node id);
 //	                                             buy.lua takes stock, restock.lua returns it; fence.lua sets fenced, and
 //	                                             buy.lua/restock.lua do when nid is not this node's;
 //	                                             rebuild.lua recreates it (or overwrites a fenced one), rid/nid afresh
 //	<p>:{a:A:i:I}:buyers                 HASH    user_id -> live units: buy.lua adds, restock.lua subtracts,
 //	                                             rebuild.lua replaces
-//	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes; restock.lua and
+//	<p>:{a:A:i:I}:resv                   HASH    order_id -> reservation JSON: buy.lua writes (a duplicate
+//	                                             rewrites it unchanged); restock.lua and
 //	                                             ClearReservations (after the persister wrote the row) delete
 //	<p>:{a:A:i:I}:resvt                  ZSET    order_id by created_ms, the index StaleReservations reads for the
 //	                                             reconciler: same writers as resv
@@ -60,10 +62,16 @@
 // CLUSTER MYID (a replica was promoted); ShardHook, on every new connection
 // to a master, and CheckShards, periodically (gateway) and per recovery pass
 // (worker), run fence.lua for the Registry's items of that master's slots,
-// which fences those whose rid is not its run_id (a restart). Only that
-// shard's items are fenced; recovery rebuilds them from PostgreSQL. With
+// which fences those whose rid is not its run_id and replid (a restart, or a
+// promotion, also one back to a node failed over earlier). An item
+// registered after those checks ran (a catalog refresh, a recovery pass) is
+// fenced by Guard before it is shown, through the client (fence.lua reads
+// the run_id itself); a gateway serves only after one CheckShards pass
+// reached every master (CheckShardsAtStart). Only that shard's items are
+// fenced; recovery rebuilds them from PostgreSQL. With
 // Durability replica, the Batcher also ends each round trip with WAIT on
-// each master it used (ErrNotReplicated when not confirmed).
+// each master it used, and so do Restock and RestockMany (ErrNotReplicated
+// when not confirmed; a restock is then retried by its caller).
 //
 // # Scripts
 //
@@ -76,15 +84,16 @@
 //
 //	buy.lua           fenced or written by another node (nid): refused (and fenced); window, per-user
 //	                  limit and stock checked before anything is written; then stock
-//	                  taken, buyer's units added, reservation and index written, idempotency key set
-//	                  (Store.Buy, Batcher)
+//	                  taken, buyer's units added, reservation and index written, idempotency key set;
+//	                  a duplicate (key or order id seen) rewrites the reservation it found, unchanged,
+//	                  so a WAIT after it covers the first run (Store.Buy, Batcher)
 //	warm.lua          creates the item hash only if absent, with rid/nid: publishing twice never resets
 //	                  stock (Warm)
 //	restock.lua       returns a cancelled order's units at most once (restocked set); refuses a missing or
 //	                  fenced item, or one written by another node (then fences it) (Restock, RestockMany)
-//	fence.lua         marks an existing item fenced when its rid is not the given run_id (the server
-//	                  restarted from a file, or is a promoted replica), so buys answer NOT_PUBLISHED
-//	                  until it is rebuilt (CheckShards, ShardHook)
+//	fence.lua         marks an existing item fenced when its rid is not the given "<run_id>:<replid>", or
+//	                  with none given the server's own (INFO) (the server restarted, or was promoted),
+//	                  so buys answer NOT_PUBLISHED until it is rebuilt (CheckShards, ShardHook, Guard)
 //	rebuild.lua       recreates a missing or fenced item from PostgreSQL's figures, rid/nid afresh; live
 //	                  state always wins over a rebuild (Rebuild)
 //	sem_acquire.lua   purges expired holders, then leases up to one block of permits within capacity

@@ -14,13 +14,19 @@ const (
 	// that may have lost writes is fenced and rebuilt from PostgreSQL, so
 	// nothing sells twice; a 202 is never lost either, since its order was
 	// in the order stream before the answer. A master that is failed over
-	// while still alive (paused) may accept buys for the moment before it
-	// learns it was deposed; Redis's min-replicas-to-write excludes that.
+	// while still alive (paused, then resumed with a stale view) may accept
+	// buys and restocks until it learns it was deposed, and they vanish when
+	// it rejoins as a replica. Redis's min-replicas-to-write 1 narrows that
+	// window only with min-replicas-max-lag below the cluster node timeout
+	// (its default, 10s, is longer than a typical node timeout, so with
+	// default settings it does not rule the case out); DurabilityReplica
+	// does.
 	DurabilityFence DurabilityMode = "fence"
-	// DurabilityReplica adds, to every buy round trip, WAIT on each master
-	// it used: a buy whose master did not confirm Durability.Replicas
-	// replicas within Durability.Timeout is not handed on and fails with
-	// ErrNotReplicated.
+	// DurabilityReplica adds, to every buy round trip and every restock
+	// round trip, WAIT on each master it used: a buy whose master did not
+	// confirm Durability.Replicas replicas within Durability.Timeout is not
+	// handed on and fails with ErrNotReplicated; such a restock fails with
+	// ErrNotReplicated and is retried by its caller.
 	DurabilityReplica DurabilityMode = "replica"
 )
 

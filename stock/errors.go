@@ -40,8 +40,9 @@ var (
 	// The reservation stays in Redis: if the master keeps it the reconciler
 	// turns it into an order; if the master is failed over it vanishes with
 	// the lost writes. No accepted buy is lost either way; an infrastructure
-	// failure (503), not a refusal.
-	ErrNotReplicated = errors.New("stock: buy not confirmed on a replica")
+	// failure (503), not a refusal. A restock (Restock, RestockMany) whose
+	// return was not confirmed fails with it too: the caller retries later.
+	ErrNotReplicated = errors.New("stock: write not confirmed on a replica")
 )
 
 // Result codes shared by the item scripts (buy.lua, restock.lua). Each script's

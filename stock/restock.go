@@ -33,31 +33,24 @@ type RestockResult struct {
 //
 // ErrNotPublished means the item hash is gone (Redis lost its state); nothing
 // is written, and the rebuild from PostgreSQL accounts for the order instead.
+//
+// With DurabilityReplica the script is followed by WAIT on the same master
+// connection; a return its master did not confirm on the replicas in time
+// fails with ErrNotReplicated, and the caller retries it later (a master
+// failed over while still accepting writes may lose it, and the rebuilt
+// shard would then count the order live: a stranded unit). The retry is
+// exactly-once either way: the restocked set travels with the return.
 func (s *Store) Restock(ctx context.Context, r RestockRequest) (RestockResult, error) {
 	if r.Quantity < 1 {
 		return RestockResult{}, fmt.Errorf("stock: restock: quantity %d must be >= 1", r.Quantity)
 	}
-	aid, iid := r.ActivityID, r.ItemID
-	orderID := strconv.FormatInt(r.OrderID, 10)
-	v, err := restockScript.Run(ctx, s.rdb,
-		[]string{s.keys.Item(aid, iid), s.keys.Buyers(aid, iid), s.keys.Reservations(aid, iid),
-			s.keys.ReservationTimes(aid, iid), s.keys.Restocked(aid, iid)},
-		orderID, strconv.FormatInt(r.UserID, 10), r.Quantity,
-	).Result()
-	if err != nil {
-		return RestockResult{}, fmt.Errorf("stock: restock order %s: %w", orderID, err)
+	if s.dur.replica() {
+		calls := []*restockCall{{req: r}}
+		s.restockReplicated(ctx, calls)
+		return calls[0].res, calls[0].err
 	}
-	ints, err := replyInts("restock", v, 1)
-	if err != nil {
-		return RestockResult{}, err
-	}
-	if err := codeErr(ints[0]); err != nil {
-		return RestockResult{}, err
-	}
-	if len(ints) != 2 {
-		return RestockResult{}, fmt.Errorf("stock: restock: unexpected reply %v", v)
-	}
-	return RestockResult{Restocked: ints[0] == codeOK, Available: ints[1]}, nil
+	v, err := restockScript.Run(ctx, s.rdb, s.restockKeys(r), restockArgs(r)...).Result()
+	return parseRestock(strconv.FormatInt(r.OrderID, 10), v, err)
 }
 
 // RestockMany runs Restock for many orders in one pipelined round trip (a
@@ -66,6 +59,23 @@ func (s *Store) Restock(ctx context.Context, r RestockRequest) (RestockResult, e
 func (s *Store) RestockMany(ctx context.Context, reqs []RestockRequest) []error {
 	errs := make([]error, len(reqs))
 	if len(reqs) == 0 {
+		return errs
+	}
+	if s.dur.replica() {
+		var calls []*restockCall
+		var idx []int
+		for i, r := range reqs {
+			if r.Quantity < 1 {
+				errs[i] = fmt.Errorf("stock: restock: quantity %d must be >= 1", r.Quantity)
+				continue
+			}
+			calls = append(calls, &restockCall{req: r})
+			idx = append(idx, i)
+		}
+		s.restockReplicated(ctx, calls)
+		for j, c := range calls {
+			errs[idx[j]] = c.err
+		}
 		return errs
 	}
 	pipe := s.rdb.Pipeline()
@@ -87,7 +97,7 @@ func (s *Store) RestockMany(ctx context.Context, reqs []RestockRequest) []error 
 			_, errs[i] = s.Restock(ctx, r)
 			continue
 		}
-		errs[i] = parseRestock(strconv.FormatInt(r.OrderID, 10), v, err)
+		_, errs[i] = parseRestock(strconv.FormatInt(r.OrderID, 10), v, err)
 	}
 	return errs
 }
@@ -102,14 +112,20 @@ func restockArgs(r RestockRequest) []any {
 	return []any{strconv.FormatInt(r.OrderID, 10), strconv.FormatInt(r.UserID, 10), r.Quantity}
 }
 
-// parseRestock maps a restock reply to nil (returned now or before) or an error.
-func parseRestock(orderID string, v any, err error) error {
+// parseRestock maps a restock reply to its result, or an error.
+func parseRestock(orderID string, v any, err error) (RestockResult, error) {
 	if err != nil {
-		return fmt.Errorf("stock: restock order %s: %w", orderID, err)
+		return RestockResult{}, fmt.Errorf("stock: restock order %s: %w", orderID, err)
 	}
 	ints, err := replyInts("restock", v, 1)
 	if err != nil {
-		return err
+		return RestockResult{}, err
 	}
-	return codeErr(ints[0])
+	if err := codeErr(ints[0]); err != nil {
+		return RestockResult{}, err
+	}
+	if len(ints) != 2 {
+		return RestockResult{}, fmt.Errorf("stock: restock: unexpected reply %v", v)
+	}
+	return RestockResult{Restocked: ints[0] == codeOK, Available: ints[1]}, nil
 }

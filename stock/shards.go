@@ -23,19 +23,26 @@ import (
 // asynchronous: a master restarted from its file, or a replica promoted in a
 // failover, may lack stock deducted by buys already answered 202, and would
 // sell it again. Every item hash records who wrote it (warm.lua and
-// rebuild.lua): rid, the run_id of the server, and on a cluster nid, the node
-// id. Two checks fence the items whose holder changed, per shard, so the
-// items of other shards keep selling:
+// rebuild.lua): rid, "<run_id>:<master_replid>" of the server, and on a
+// cluster nid, the node id. Two checks fence the items whose holder
+// changed, per shard, so the items of other shards keep selling:
 //
 //   - a failover: buy.lua and restock.lua compare nid with CLUSTER MYID on
 //     every call (a promoted replica has another node id), so it is caught
 //     even on a connection opened while the node was a replica;
-//   - a restart keeps the node id but changes the run_id, and is reached
-//     only through new connections: ShardHook, on every new connection to a
-//     master, fences the registered items of the slots that master serves
-//     whose rid is not its run_id (fence.lua). CheckShards does the same
-//     through the client, periodically, for a restart no new connection has
-//     seen yet.
+//   - a restart keeps the node id but changes the run_id and the replid,
+//     and a failover to a replica and back (no restart) keeps the node id
+//     and run_id but changes the replid (every promotion does); both are
+//     reached through new connections: ShardHook, on every new connection
+//     to a master, fences the registered items of the slots that master
+//     serves whose rid is not its holder id (fence.lua). CheckShards does
+//     the same through the client, periodically, for a change no new
+//     connection has seen yet.
+//
+// A master also takes a new replid when it frees its replication backlog,
+// after repl-backlog-ttl (3600s by default) without any replica: its items
+// are then fenced and rebuilt although nothing was lost. Set
+// repl-backlog-ttl 0 on masters that may lose their replicas for that long.
 //
 // A fenced item answers NOT_PUBLISHED (the gateway says 503) until recovery
 // (order/worker) rebuilds it from PostgreSQL once every accepted order has
@@ -56,8 +63,10 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{items: map[ItemRef]struct{}{}} }
 
-// Add registers items; items already registered are ignored.
-func (r *Registry) Add(items ...ItemRef) {
+// Add registers items and returns those that were not registered yet (nil
+// if none): the caller fences them (Store.Guard) before it lets buys reach
+// them, since connections already checked never saw them.
+func (r *Registry) Add(items ...ItemRef) []ItemRef {
 	r.mu.RLock()
 	missing := false
 	for _, it := range items {
@@ -68,24 +77,40 @@ func (r *Registry) Add(items ...ItemRef) {
 	}
 	r.mu.RUnlock()
 	if !missing {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	changed := false
+	var added []ItemRef
 	for _, it := range items {
 		if _, ok := r.items[it]; !ok {
 			r.items[it] = struct{}{}
-			changed = true
+			added = append(added, it)
 		}
 	}
-	if changed {
-		list := make([]ItemRef, 0, len(r.items))
-		for it := range r.items {
-			list = append(list, it)
-		}
-		r.list = list
+	if len(added) > 0 {
+		r.rebuildList()
 	}
+	return added
+}
+
+// remove unregisters items: Guard gives back the items it could not fence,
+// so the next Guard of them is a first one again.
+func (r *Registry) remove(items []ItemRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, it := range items {
+		delete(r.items, it)
+	}
+	r.rebuildList()
+}
+
+func (r *Registry) rebuildList() {
+	list := make([]ItemRef, 0, len(r.items))
+	for it := range r.items {
+		list = append(list, it)
+	}
+	r.list = list
 }
 
 // Items returns the registered items; the caller must not modify the slice.
@@ -95,9 +120,35 @@ func (r *Registry) Items() []ItemRef {
 	return r.list
 }
 
+// Guard registers items and fences, through the client (so each on the
+// master that holds it), those of them registered for the first time whose
+// rid is not their server's holder id (fence.lua reads it there). Call it
+// before buys can reach the items: the connections this process opened
+// before they were registered were checked without them (ShardHook). On an
+// error the first-time items are unregistered again, so the next Guard
+// retries them; the caller must not expose them. It returns how many items
+// it fenced.
+func (s *Store) Guard(ctx context.Context, items ...ItemRef) (int, error) {
+	added := s.reg.Add(items...)
+	if len(added) == 0 {
+		return 0, nil
+	}
+	n, err := fenceItems(ctx, s.rdb, s.keys, added, "", false)
+	if n > 0 {
+		s.log().Warn("Redis state of newly guarded items may be stale (restart or failover); fenced until rebuilt from PostgreSQL",
+			"fenced", n)
+	}
+	if err != nil {
+		s.reg.remove(added)
+		return n, err
+	}
+	return n, nil
+}
+
 // CheckShards runs the restart check on every master (on a single Redis, on
 // the server): each fences its registered items whose rid is not its
-// run_id. A master whose run_id and the registered item count are what
+// holder id (run_id and replid). A master whose holder id and the
+// registered item count are what
 // this store's last full pass on it saw is skipped after its two INFO
 // calls. It returns how many items this call fenced, and logs per node; a
 // master that cannot be reached is an error, and the others are still
@@ -138,6 +189,30 @@ func (s *Store) CheckShards(ctx context.Context) (int, error) {
 	}
 }
 
+// CheckShardsAtStart runs CheckShards until one pass checks every master,
+// retrying with backoff (100ms doubling to 2s): a process must not serve
+// before it, since the connections it opened before its items were
+// registered were checked without them. It returns how many items it fenced,
+// or, once ctx is done, the last error with ctx's.
+func (s *Store) CheckShardsAtStart(ctx context.Context) (int, error) {
+	fenced := 0
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		n, err := s.CheckShards(ctx)
+		fenced += n
+		if err == nil {
+			return fenced, nil
+		}
+		s.log().Warn("redis shard check at start failed; retrying", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fenced, fmt.Errorf("stock: shard check at start: %w", errors.Join(err, context.Cause(ctx)))
+		case <-t.C:
+		}
+	}
+}
+
 // ShardHook is a go-redis OnConnect hook running the restart check on
 // every new connection to a master, on that connection, before any command
 // is sent on it: after a restart every connection is new, so no buy reaches
@@ -155,12 +230,12 @@ func ShardHook(reg *Registry, keys Keys, log *slog.Logger) func(ctx context.Cont
 }
 
 // checkNode fences, on the node c talks to, the registered items of the
-// slots it serves whose rid is not its run_id. A replica is left alone:
+// slots it serves whose rid is not its holder id. A replica is left alone:
 // scripts cannot write there, and buy.lua catches its promotion.
 //
-// seen, when not nil, remembers per node address the run_id and the number
+// seen, when not nil, remembers per node address the holder id and the number
 // of registered items of its last full pass, and skips the fence calls
-// when neither changed: a restart changes the run_id, and a failover is
+// when neither changed: a restart or a promotion changes the holder id, and a failover is
 // another node (and buy.lua's nid check). The periodic check then costs
 // two INFO per master per pass instead of one script per item.
 func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, seen *nodeMemo, addr string) (int, error) {
@@ -173,8 +248,11 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, s
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("stock: redis info: %w", err)
 	}
+	// The holder id, as warm.lua and rebuild.lua record it: the run_id
+	// changes on a restart, the replid on a restart and on every promotion.
 	runID := infoField(srv.Val(), "run_id")
-	if runID == "" || infoField(repl.Val(), "role") != "master" {
+	replID := infoField(repl.Val(), "master_replid")
+	if runID == "" || replID == "" || infoField(repl.Val(), "role") != "master" {
 		seen.forget(addr)
 		return 0, nil
 	}
@@ -182,12 +260,13 @@ func checkNode(ctx context.Context, c redis.Cmdable, reg *Registry, keys Keys, s
 	if len(items) == 0 {
 		return 0, nil
 	}
-	if seen.same(addr, runID, len(items)) {
+	holder := runID + ":" + replID
+	if seen.same(addr, holder, len(items)) {
 		return 0, nil
 	}
-	n, err := checkSlots(ctx, c, keys, items, runID, infoField(srv.Val(), "redis_mode") == "cluster")
+	n, err := checkSlots(ctx, c, keys, items, holder, infoField(srv.Val(), "redis_mode") == "cluster")
 	if err == nil {
-		seen.remember(addr, runID, len(items))
+		seen.remember(addr, holder, len(items))
 	}
 	return n, err
 }
@@ -208,7 +287,7 @@ func checkSlots(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef
 			return 0, nil
 		}
 	}
-	return fenceItems(ctx, c, keys, items, runID)
+	return fenceItems(ctx, c, keys, items, runID, true)
 }
 
 // nodeMemo is CheckShards' memory of its last full pass per node.
@@ -254,32 +333,61 @@ func (m *nodeMemo) forget(addr string) {
 }
 
 // fenceItems runs fence.lua for every item, pipelined, loading the script
-// once if the server does not know it.
-func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string) (int, error) {
+// once if the server does not know it. runID is the holder id; an empty
+// one makes the script read it on the server it runs on (Guard, through a
+// cluster client).
+//
+// On one node (onNode: the hook and the shard checks), a per-item MOVED,
+// ASK or TRYAGAIN reply (a slot being resharded, or one that moved since
+// the caller read CLUSTER NODES) is not an error: the key is not on this
+// node, and the node that holds it refuses to sell it under another node's
+// nid (buy.lua) and checks it itself. Through a cluster client (Guard),
+// which follows redirections itself, and for any other error, it is.
+func fenceItems(ctx context.Context, c redis.Cmdable, keys Keys, items []ItemRef, runID string, onNode bool) (int, error) {
+	fenced := 0
 	for attempt := 0; ; attempt++ {
 		pipe := c.Pipeline()
 		cmds := make([]*redis.Cmd, len(items))
 		for i, it := range items {
 			cmds[i] = pipe.EvalSha(ctx, fenceScript.Hash(), []string{keys.Item(it.ActivityID, it.ItemID)}, runID)
 		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			if err := fenceScript.Load(ctx, c).Err(); err != nil {
-				return 0, fmt.Errorf("stock: load fence script: %w", err)
+		_, _ = pipe.Exec(ctx)
+		// On a cluster client one node may lack the script while the
+		// others ran it: only the items it refused run again.
+		var noScript []ItemRef
+		var errs []error
+		for i, cmd := range cmds {
+			n, err := cmd.Int64()
+			switch {
+			case err == nil:
+				if n == 1 {
+					fenced++
+				}
+			case onNode && notHere(err):
+			case redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
+				noScript = append(noScript, items[i])
+			default:
+				errs = append(errs, err)
 			}
-			continue
 		}
-		fenced := 0
-		for _, cmd := range cmds {
-			if n, _ := cmd.Int64(); n == 1 {
-				fenced++
-			}
+		if len(errs) > 0 {
+			return fenced, fmt.Errorf("stock: fence items: %w", errs[0])
 		}
-		if err != nil {
-			return fenced, fmt.Errorf("stock: fence items: %w", err)
+		if len(noScript) == 0 {
+			return fenced, nil
 		}
-		return fenced, nil
+		if err := fenceScript.Load(ctx, c).Err(); err != nil {
+			return fenced, fmt.Errorf("stock: load fence script: %w", err)
+		}
+		items = noScript
 	}
+}
+
+// notHere reports a cluster redirection: the key's slot is served elsewhere
+// (MOVED), is being migrated away (ASK), or is mid-migration for a
+// multi-key command (TRYAGAIN).
+func notHere(err error) bool {
+	return redis.HasErrorPrefix(err, "MOVED ") || redis.HasErrorPrefix(err, "ASK ") || redis.HasErrorPrefix(err, "TRYAGAIN")
 }
 
 // mySlots reads the slots of the "myself" line of CLUSTER NODES: ranges

@@ -84,7 +84,7 @@ func TestShardCheckFencesStaleState(t *testing.T) {
 			t.Fatalf("restock of a fenced item: %v, want ErrNotPublished", err)
 		}
 		live, err := s.Live(ctx, []stock.ItemRef{{ActivityID: 1, ItemID: 1}})
-		if err != nil || live[0] {
+		if err != nil || live[0] != stock.LiveNo {
 			t.Fatalf("fenced item live=%v (%v)", live, err)
 		}
 		created, err := s.Rebuild(ctx, stock.ItemState{Meta: meta, Held: map[int64]int64{1: 1, 2: 1, 3: 1}})

@@ -50,8 +50,8 @@ func TestWarmWritesMetadata(t *testing.T) {
 			"stock": "10", "total": "10", "price": "99900", "limit": "2", "timeout_s": "900",
 			"start_ms": itoa(m.StartAt.UnixMilli()), "end_ms": itoa(m.EndAt.UnixMilli()),
 		}
-		// Who holds the state: the run_id of the server that ran the
-		// script, and on a cluster its node id.
+		// Who holds the state: the run_id and replid of the server that
+		// ran the script, and on a cluster its node id.
 		node := redis.Cmdable(f.rdb)
 		if cc, ok := f.rdb.(*redis.ClusterClient); ok {
 			m, err := cc.MasterForKey(f.ctx, f.keys.Item(testAID, testIID))
@@ -61,7 +61,8 @@ func TestWarmWritesMetadata(t *testing.T) {
 			node = m
 			want["nid"] = m.ClusterMyID(f.ctx).Val()
 		}
-		want["rid"] = infoValue(node.Info(f.ctx, "server").Val(), "run_id")
+		want["rid"] = infoValue(node.Info(f.ctx, "server").Val(), "run_id") + ":" +
+			infoValue(node.Info(f.ctx, "replication").Val(), "master_replid")
 		if len(got) != len(want) {
 			t.Errorf("item hash = %v, want %v", got, want)
 		}

@@ -17,6 +17,9 @@ import (
 	"github.com/seckill/seckill/stock"
 )
 
+// startCheckBudget bounds the retries of the gateway's shard check at start.
+const startCheckBudget = 30 * time.Second
+
 // startGateway wires the HTTP gateway: node-id lease, semaphore, sold-out
 // flags, buy batcher and catalog, and their background loops. The returned
 // cleanup gives the leases back.
@@ -36,18 +39,24 @@ func startGateway(ctx context.Context, log *slog.Logger, cfg Config, reg *promet
 	})
 	soldOut := stock.NewSoldOut(sk)
 	catalog := order.NewCatalog(store, 250*time.Millisecond)
-	catalog.Guard(sk.Registry())
+	catalog.Guard(sk)
 	if err := catalog.Refresh(ctx); err != nil {
 		_ = node.Release(ctx)
 		return nil, nil, err
 	}
 	// Before serving: fence the items of any shard that restarted or
-	// failed over while no process watched. Connections opened from now
-	// on check themselves (stock.ShardHook); a failure here is retried
-	// by the loop below.
+	// failed over while no process watched, on every master (connections
+	// opened before the catalog loaded were checked without its items).
+	// Connections opened from now on check themselves (stock.ShardHook).
+	// A gateway that cannot check every master within startCheckBudget
+	// does not start.
 	shards := sk.ShardService(log, time.Second)
-	if _, err := sk.CheckShards(ctx); err != nil {
-		log.Warn("redis shard check at start", "err", err)
+	cctx, cancel := context.WithTimeout(ctx, startCheckBudget)
+	_, err = sk.CheckShardsAtStart(cctx)
+	cancel()
+	if err != nil {
+		_ = node.Release(ctx)
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(cfg.Sentinel.LogDir, 0o755); err != nil {
 		_ = node.Release(ctx)

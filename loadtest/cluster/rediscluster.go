@@ -61,7 +61,12 @@ func StartRedisCluster(ctx context.Context, o RedisClusterOptions) (_ *RedisClus
 		}
 		ro := RedisOptions{Dir: filepath.Join(o.Dir, "node-"+strconv.Itoa(port)), port: port,
 			Args: append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", "2000", "--appendonly", "yes"}, o.Args...)}
+				"--cluster-node-timeout", "2000", "--appendonly", "yes",
+				// Below the node timeout, so that a master given
+				// min-replicas-to-write (in o.Args) stops taking writes
+				// before its replica can be promoted (the default, 10s, is
+				// longer than the node timeout).
+				"--min-replicas-max-lag", "1"}, o.Args...)}
 		if o.LogDir != "" {
 			ro.LogPath = filepath.Join(o.LogDir, "redis-"+strconv.Itoa(port)+".log")
 		}

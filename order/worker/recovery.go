@@ -67,7 +67,8 @@ func (r *Recovery) Service() *lifecycle.Service {
 }
 
 // RunOnce detects missing items and rebuilds those that have settled; it
-// returns how many it rebuilt.
+// returns how many it rebuilt. A Redis master that fails costs only its own
+// items this pass: the pass goes on and returns the error at its end.
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	now := r.now()
 	items, err := r.store.LiveItems(ctx, now)
@@ -82,20 +83,35 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	// after a restart fence items themselves (stock.ShardHook), and buys
 	// on a promoted replica too; checking here covers a restart no new
 	// connection has seen yet, per shard.
-	r.stock.Registry().Add(keys...)
-	if _, err := r.stock.CheckShards(ctx); err != nil {
-		return 0, err
+	//
+	// A master that does not answer (down, paused) must not stop the
+	// others' items from being rebuilt: its Guard and CheckShards errors
+	// are reported at the end of the pass (Guard retries its items on the
+	// next), and its items, whose state Live cannot read, are skipped
+	// (unknown is never taken for missing).
+	var passErrs []error
+	if _, err := r.stock.Guard(ctx, keys...); err != nil {
+		passErrs = append(passErrs, err)
 	}
-	exists, err := r.stock.Live(ctx, keys)
+	if _, err := r.stock.CheckShards(ctx); err != nil {
+		passErrs = append(passErrs, err)
+	}
+	live, err := r.stock.Live(ctx, keys)
 	if err != nil {
-		return 0, err
+		passErrs = append(passErrs, err)
+	}
+	if live == nil {
+		return 0, errors.Join(passErrs...)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ready []order.CatalogItem
 	for i, it := range items {
 		k := stock.ItemRef{ActivityID: it.ActivityID, ItemID: it.ItemID}
-		if exists[i] {
+		switch live[i] {
+		case stock.LiveUnknown:
+			continue
+		case stock.LiveYes:
 			delete(r.missing, k)
 			continue
 		}
@@ -111,14 +127,14 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 	if len(ready) == 0 {
-		return 0, nil
+		return 0, errors.Join(passErrs...)
 	}
 	ok, err := r.drained(ctx)
 	if err != nil || !ok {
-		return 0, err
+		return 0, errors.Join(append(passErrs, err)...)
 	}
 	rebuilt := 0
-	var errs []error
+	errs := passErrs
 	for _, it := range ready {
 		if err := r.rebuild(ctx, it); err != nil {
 			errs = append(errs, err)
