@@ -410,8 +410,14 @@ func TestReplicaDurability(t *testing.T) {
 			t.Parallel()
 			rdb, keys := stocktest.Open(t, tc.top)
 			ctx := t.Context()
+			// Where the replicas are there, a timeout no loaded machine
+			// reaches; where they are not, a short one.
+			timeout := 20 * time.Millisecond
+			if tc.ok {
+				timeout = 5 * time.Second
+			}
 			s := stock.NewStore(rdb, keys, stock.WithDurability(stock.Durability{
-				Mode: stock.DurabilityReplica, Replicas: tc.replicas, Timeout: 20 * time.Millisecond}))
+				Mode: stock.DurabilityReplica, Replicas: tc.replicas, Timeout: timeout}))
 			var items []stock.ItemRef
 			for iid := int64(1); iid <= 6; iid++ {
 				if _, err := s.Warm(ctx, shardMeta(1, iid)); err != nil {
