@@ -142,8 +142,12 @@ func newSink(log *slog.Logger, st *order.Store, sk *stock.Store, m *Metrics, aft
 	return sink{store: st, stock: sk, after: after, m: m, log: log}
 }
 
-// persist inserts the orders, clears their reservations and runs the
-// after-persist hook; it returns how many rows were new.
+// persist inserts the orders, runs the after-persist hook (arming their
+// payment timers), then clears their reservations; it returns how many
+// rows were new. A reservation is cleared only once its order's timer is
+// armed: if arming fails (a NATS stream without a leader), the persister's
+// redelivery or, for the reconciler's orders, its next pass over the
+// reservation left behind arms it again, so no order is left to the sweeper.
 func (p *sink) persist(ctx context.Context, orders []order.Order) (int64, error) {
 	n, err := p.store.InsertOrders(ctx, orders)
 	if err != nil {
@@ -154,12 +158,15 @@ func (p *sink) persist(ctx context.Context, orders []order.Order) (int64, error)
 	for _, o := range orders {
 		p.m.PersistLag.Observe(now.Sub(o.CreatedAt).Seconds())
 	}
+	if err := p.after(ctx, orders); err != nil {
+		return n, err
+	}
 	if err := clearReservations(ctx, p.stock, orders); err != nil {
 		// The rows are committed; a reservation left behind is harmless and
 		// the reconciler clears it. Do not redeliver for this.
 		p.log.Warn("clearing reservations failed", "err", err)
 	}
-	return n, p.after(ctx, orders)
+	return n, nil
 }
 
 // clearReservations removes the Redis reservation records of persisted

@@ -1,11 +1,14 @@
 package worker_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seckill/seckill/order"
 	"github.com/seckill/seckill/order/worker"
 )
 
@@ -37,5 +40,47 @@ func TestReconcilerPersistsLostReservationsOnce(t *testing.T) {
 	}
 	if s := f.snapshot(t, aid, iid); len(s.Reservations) != 0 || s.Held != 3 || s.Available != 7 {
 		t.Fatalf("after reconciling: %+v, want reservations cleared and stock unchanged", s)
+	}
+}
+
+// When arming the orders' payment timers fails (the timeout stream lost its
+// leader), the reservations stay, so the next pass arms them again rather
+// than leaving the orders to the sweeper.
+func TestReconcilerRearmsTimersAfterAFailedSchedule(t *testing.T) {
+	t.Parallel()
+	f := setup(t, opts{})
+	aid, iid := f.publish(t, 10, time.Minute)
+	rs := f.buy(t, aid, iid, 1, 3) // never published
+	var armed map[int64]bool
+	failing := true
+	after := func(ctx context.Context, orders []order.Order) error {
+		if failing {
+			return errors.New("nats: no response from stream")
+		}
+		armed = map[int64]bool{}
+		for _, o := range orders {
+			armed[o.ID] = true
+		}
+		return nil
+	}
+	r := worker.NewReconciler(f.log, f.store, f.stock, worker.NewMetrics(prometheus.NewRegistry()),
+		worker.ReconcilerConfig{Grace: time.Nanosecond}, after)
+	if _, err := r.RunOnce(f.ctx); err == nil {
+		t.Fatal("a pass whose timers could not be armed reported no error")
+	}
+	if s := f.snapshot(t, aid, iid); len(s.Reservations) != 3 {
+		t.Fatalf("after the failed arming: %d reservations left, want 3 (their timers are not armed)", len(s.Reservations))
+	}
+	failing = false
+	if _, err := r.RunOnce(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range rs {
+		if !armed[res.OrderID] {
+			t.Errorf("order %d: timer not armed on the next pass", res.OrderID)
+		}
+	}
+	if s := f.snapshot(t, aid, iid); len(s.Reservations) != 0 || s.Held != 3 {
+		t.Fatalf("after the second pass: %+v, want reservations cleared, 3 held", s)
 	}
 }

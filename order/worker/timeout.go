@@ -150,8 +150,11 @@ func OpenTimeouts(ctx context.Context, log *slog.Logger, b *order.Broker, st *or
 		returning: make(chan struct{}, returnSlots)}, nil
 }
 
-// scheduleAckWait bounds how long Schedule waits for the timers' acks.
-const scheduleAckWait = 10 * time.Second
+// scheduleAckWait bounds how long Schedule waits for the timers' acks. An
+// ack lost with a stream leader that died never comes; the batch fails and
+// is retried (redelivered, or the reconciler's next pass) once a new leader
+// is elected, a few seconds later. Healthy acks take milliseconds.
+const scheduleAckWait = 3 * time.Second
 
 // serverSchedules reports whether a nats-server of version v ("2.12.1")
 // has message schedules (2.12 and newer).
