@@ -216,13 +216,20 @@ func replicaLinked(ctx context.Context, n *cluster.Redis) (bool, string) {
 	return field("role") == "slave" && field("master_link_status") == "up", master
 }
 
-// killMaster kills -9 the master of the load item's shard and waits until
-// its replica serves the shard: that wait is the failover time.
-func (cr *chaosRun) killMaster(ctx context.Context, f *fault) {
-	m, repl, err := cr.slotNodes(ctx, cr.cs.slot)
+// shardToFail returns the master of the load item's shard and the replica
+// that is to take over from it.
+func (cr *chaosRun) shardToFail(ctx context.Context) (m, repl *cluster.Redis, err error) {
+	m, repl, err = cr.slotNodes(ctx, cr.cs.slot)
 	if err == nil && repl == nil {
 		err = errors.New("the shard's master has no replica")
 	}
+	return m, repl, err
+}
+
+// killMaster kills -9 the master of the load item's shard and waits until
+// its replica serves the shard: that wait is the failover time.
+func (cr *chaosRun) killMaster(ctx context.Context, f *fault) {
+	m, repl, err := cr.shardToFail(ctx)
 	if err != nil {
 		f.failf("find the shard's master: %v", err)
 		return
@@ -283,10 +290,7 @@ func (cr *chaosRun) rejoinMaster(ctx context.Context, f *fault) {
 // must learn otherwise before any write it takes counts. It waits until the
 // resumed node is a linked replica.
 func (cr *chaosRun) pauseMaster(ctx context.Context, f *fault) {
-	m, repl, err := cr.slotNodes(ctx, cr.cs.slot)
-	if err == nil && repl == nil {
-		err = errors.New("the shard's master has no replica")
-	}
+	m, repl, err := cr.shardToFail(ctx)
 	if err != nil {
 		f.failf("find the shard's master: %v", err)
 		return
