@@ -56,8 +56,11 @@ func NewSweeper(log *slog.Logger, st *order.Store, c *order.Canceller, cfg Sweep
 // Service sweeps every cfg.Every while it runs.
 func (s *Sweeper) Service() *lifecycle.Service {
 	return lifecycle.New(lifecycle.Config{Name: "sweeper", Every: s.cfg.Every, Log: s.log,
-		// A PostgreSQL outage slows the passes down to a quarter of the pace.
-		Backoff: lifecycle.Backoff{Min: s.cfg.Every, Max: 4 * s.cfg.Every}},
+		// No slowing down after a failed pass: a pass that failed on one
+		// part (a Redis shard without a replica, NATS without a stream
+		// leader, PostgreSQL) must not delay what this service does for
+		// payment timers on the others; a failed pass costs one query.
+		Backoff: lifecycle.Backoff{Min: s.cfg.Every, Max: s.cfg.Every}},
 		func(ctx context.Context) error {
 			_, _, err := s.RunOnce(ctx)
 			return err
