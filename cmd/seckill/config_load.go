@@ -139,6 +139,10 @@ func (c Config) validate() error {
 	}
 	if c.Redis.WaitTimeout < time.Millisecond || c.Redis.WaitTimeout > 10*time.Second {
 		bad("redis.wait_timeout", "must be between 1ms and 10s")
+	} else if c.Redis.ReadTimeout > 0 && c.Redis.WaitTimeout >= c.Redis.ReadTimeout {
+		// WAIT blocks its connection: a reply later than read_timeout is a
+		// read error, not an unconfirmed buy.
+		bad("redis.wait_timeout", "must be shorter than redis.read_timeout")
 	}
 	if c.Postgres.DSN == "" {
 		bad("postgres.dsn", "must be set")

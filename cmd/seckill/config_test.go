@@ -218,6 +218,7 @@ func TestConfigInvalidStops(t *testing.T) {
 		{"bad durability", nil, map[string]string{"SECKILL_REDIS_DURABILITY": "sometimes"}, []string{"redis.durability"}},
 		{"no wait replicas", nil, map[string]string{"SECKILL_REDIS_WAIT_REPLICAS": "0"}, []string{"redis.wait_replicas"}},
 		{"wait timeout 0", nil, map[string]string{"SECKILL_REDIS_WAIT_TIMEOUT": "0s"}, []string{"redis.wait_timeout"}},
+		{"wait timeout past the read timeout", nil, map[string]string{"SECKILL_REDIS_WAIT_TIMEOUT": "600ms"}, []string{"redis.wait_timeout"}},
 		{"bad log level", nil, map[string]string{"SECKILL_LOG_LEVEL": "loud"}, []string{"log.level"}},
 		{"unknown YAML key", []string{"--config", unknownKey}, nil, []string{"adress"}},
 		{"bad YAML value", []string{"--config", badType}, nil, []string{badType}},
